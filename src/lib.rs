@@ -1,0 +1,64 @@
+//! # omt-mvn
+//!
+//! A multivariate normal N(loc, L·Lᵀ) with `scale_tril` L lower-triangular, whose reparameterized
+//! samples x = loc + L·ε come with **optimal-mass-transport (OMT) gradients**: the estimator of
+//! Jankowiak & Obermeyer, "Pathwise Derivatives Beyond the Reparameterization Trick" (ICML 2018),
+//! known from Pyro's `OMTMultivariateNormal`. OMT gradients are unbiased like the plain
+//! reparameterization trick, with lower variance.
+//!
+//! This crate computes them through an explicit vector-Jacobian product: draw samples, evaluate
+//! your loss gradient gⱼ = ∂ℓ/∂xⱼ at each, and [`OmtMvn::vjp`] returns ∂ℓ/∂loc and
+//! ∂ℓ/∂scale_tril. Compared with Pyro's backward pass it is
+//! - **streaming**: O(D²) memory and O(n·D² + D³) time instead of O(n·D³) ([`VjpAccumulator`]),
+//! - **more accurate**: error growing like κ(L)·u instead of κ(L)²·u, with no jitter
+//!   (see [`omt`] and [`linalg::svd`]),
+//! - **scale-proof**: exactly invariant under L → c·L for any power of two c, from 10⁻³⁰⁰ to 10³⁰⁰,
+//! - **embedded**: `#![no_std]`, no allocator, no `unsafe`, bit-identical results on x86_64 and
+//!   Cortex-M because every transcendental function is [`libm`]'s.
+//!
+//! ```
+//! use omt_mvn::{nalgebra::{Matrix3, Vector3}, rand_core::SeedableRng, OmtMvn};
+//! let loc = Vector3::new(0.0, 1.0, -1.0);
+//! let scale_tril = Matrix3::new(1.0, 0.0, 0.0, 0.5, 2.0, 0.0, -0.3, 0.1, 0.7);
+//! let mvn = OmtMvn::new(loc, scale_tril)?;
+//! let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(42);
+//! let samples: [_; 64] = mvn.rsample_array(&mut rng);
+//! // loss = Σⱼ ½‖xⱼ‖², so ∂loss/∂xⱼ = xⱼ
+//! let grad_values = samples.map(|s| s.value);
+//! let grads = mvn.vjp(&samples, &grad_values)?;
+//! assert!(grads.scale_tril.iter().all(|g: &f64| g.is_finite()));
+//! # Ok::<(), omt_mvn::Error>(())
+//! ```
+//!
+//! Modules: [`mvn`] (the distribution), [`vjp`] (the backward passes), [`omt`] (the closed-form
+//! OMT math), [`linalg`] (the Jacobi SVD and triangular solves), [`normal`] (the noise sampler),
+//! [`real`] (the float bound), [`error`].
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::unreachable
+)]
+
+pub mod error;
+pub mod linalg;
+pub mod mvn;
+pub mod normal;
+pub mod omt;
+pub mod real;
+pub mod vjp;
+
+pub use error::Error;
+pub use mvn::{LogProbGrads, OmtMvn, Sample};
+pub use real::Real;
+pub use vjp::{Grads, VjpAccumulator};
+
+pub use heapless;
+pub use nalgebra;
+pub use rand_core;

@@ -1,0 +1,199 @@
+//! The backward passes: OMT and plain-reparameterization gradients, batched and streaming.
+//!
+//! Both estimators return ∂ℓ/∂loc = Σⱼ gⱼ. For `scale_tril`, the plain reparameterization
+//! estimator returns tril(A) with A = Σⱼ gⱼ·εⱼᵀ; the OMT estimator returns tril(2·X·L) where X
+//! solves X·Σ + Σ·X = ½(L·Aᵀ + A·Lᵀ) (see [`crate::omt`] for the math and its evaluation). Both
+//! are unbiased for ∇E[f(x)] when gⱼ = ∇f(xⱼ); OMT has lower variance.
+//!
+//! Because everything depends on the samples only through A and Σⱼ gⱼ, the
+//! [`VjpAccumulator`] keeps O(D²) state whatever the number of samples: each
+//! [`push`](VjpAccumulator::push) costs D² + D multiply-adds, one [`finish`](VjpAccumulator::finish)
+//! costs O(D³). Inputs are validated lazily: a non-finite noise or gradient makes A non-finite,
+//! which `finish` reports as [`Error::NonFiniteBatch`].
+
+use crate::omt::omt_scale_tril_grad;
+use crate::{Error, OmtMvn, Real, Sample};
+use nalgebra::{SMatrix, SVector};
+
+/// Gradients of a loss with respect to the parameters of an [`OmtMvn`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "T: nalgebra::Scalar + serde::Serialize",
+        deserialize = "T: nalgebra::Scalar + serde::Deserialize<'de>"
+    ))
+)]
+pub struct Grads<T, const D: usize> {
+    /// ∂ℓ/∂loc.
+    pub loc: SVector<T, D>,
+    /// ∂ℓ/∂scale_tril, lower-triangular (entries above the diagonal are zero).
+    pub scale_tril: SMatrix<T, D, D>,
+}
+
+/// Streaming state of an OMT backward pass: Σⱼ gⱼ and A = Σⱼ gⱼ·εⱼᵀ, plus the `scale_tril`
+/// they belong to.
+///
+/// Accumulators of the same distribution can be [`merge`](Self::merge)d, so a batch can be split
+/// across threads, processes or machines, one accumulator per shard, and finished once.
+///
+/// # Example
+/// ```
+/// use omt_mvn::{nalgebra::{Matrix2, Vector2}, rand_core::SeedableRng, OmtMvn};
+/// let mvn = OmtMvn::new(Vector2::zeros(), Matrix2::new(1.0, 0.0, 0.5, 2.0))?;
+/// let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
+/// let (mut left, mut right) = (mvn.vjp_accumulator(), mvn.vjp_accumulator());
+/// for k in 0..1000 {
+///     let sample = mvn.rsample(&mut rng);
+///     let grad_value = sample.value; // loss = ½‖x‖²
+///     if k % 2 == 0 { left.push(&sample, &grad_value) } else { right.push(&sample, &grad_value) }
+/// }
+/// left.merge(&right);
+/// let grads = left.finish()?;
+/// assert_eq!(grads.scale_tril[(0, 1)], 0.0);
+/// # Ok::<(), omt_mvn::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "T: nalgebra::Scalar + serde::Serialize",
+        deserialize = "T: nalgebra::Scalar + serde::Deserialize<'de>"
+    ))
+)]
+pub struct VjpAccumulator<T: Real, const D: usize> {
+    scale_tril: SMatrix<T, D, D>,
+    loc_grad: SVector<T, D>,
+    outer_sum: SMatrix<T, D, D>,
+    mismatched: bool,
+}
+
+impl<T: Real, const D: usize> VjpAccumulator<T, D> {
+    /// Adds one sample and its upstream gradient gⱼ = ∂ℓ/∂xⱼ: D² + D multiply-adds, no checks.
+    pub fn push(&mut self, sample: &Sample<T, D>, grad_value: &SVector<T, D>) {
+        self.loc_grad += grad_value;
+        for (column, &noise) in self.outer_sum.data.0.iter_mut().zip(sample.noise.iter()) {
+            for (entry, &grad) in column.iter_mut().zip(grad_value.iter()) {
+                *entry += grad * noise;
+            }
+        }
+    }
+
+    /// Folds in another accumulator of the same distribution (its sums are added to these).
+    ///
+    /// If `other` belongs to a different `scale_tril`, the mismatch is remembered and
+    /// [`finish`](Self::finish) returns [`Error::AccumulatorMismatch`].
+    pub fn merge(&mut self, other: &Self) {
+        self.mismatched |= other.mismatched || other.scale_tril != self.scale_tril;
+        self.loc_grad += other.loc_grad;
+        self.outer_sum += other.outer_sum;
+    }
+
+    /// The OMT gradients of everything pushed so far (zero for an empty batch).
+    ///
+    /// # Errors
+    /// [`Error::AccumulatorMismatch`] after merging a foreign accumulator,
+    /// [`Error::NonFiniteBatch`] if a pushed noise or gradient was not finite (or their products
+    /// overflowed), [`Error::IllConditioned`], [`Error::Overflow`] or an SVD error from the finish
+    /// (see [`crate::omt`]).
+    pub fn finish(self) -> Result<Grads<T, D>, Error> {
+        if self.mismatched {
+            return Err(Error::AccumulatorMismatch);
+        }
+        if self.loc_grad.iter().any(|x| !x.is_finite_value()) {
+            return Err(Error::NonFiniteBatch);
+        }
+        let scale_tril = omt_scale_tril_grad(&self.scale_tril, &self.outer_sum)?;
+        Ok(Grads { loc: self.loc_grad, scale_tril })
+    }
+}
+
+impl<T: Real, const D: usize> OmtMvn<T, D> {
+    /// The OMT estimator: gradients of a loss ℓ with respect to `loc` and `scale_tril`, given
+    /// the samples and `grad_values[j]` = ∂ℓ/∂`samples[j].value`.
+    ///
+    /// Equal to pushing every pair into [`vjp_accumulator`](Self::vjp_accumulator) and finishing.
+    /// Cost: n·(D² + D) multiply-adds plus one O(D³) finish.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if the slices differ in length; otherwise as
+    /// [`VjpAccumulator::finish`].
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix3, Vector3}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector3::zeros(), Matrix3::identity() * 2.0)?;
+    /// let sample = mvn.reparameterize(Vector3::new(0.5, -1.0, 0.25));
+    /// let grads = mvn.vjp(&[sample], &[Vector3::repeat(1.0)])?; // loss = sum(x)
+    /// assert_eq!(grads.loc, Vector3::repeat(1.0));
+    /// assert_eq!(grads.scale_tril.upper_triangle(), Matrix3::from_diagonal(&grads.scale_tril.diagonal()));
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
+    pub fn vjp(
+        &self,
+        samples: &[Sample<T, D>],
+        grad_values: &[SVector<T, D>],
+    ) -> Result<Grads<T, D>, Error> {
+        check_lengths(samples, grad_values)?;
+        let mut accumulator = self.vjp_accumulator();
+        for (sample, grad_value) in samples.iter().zip(grad_values) {
+            accumulator.push(sample, grad_value);
+        }
+        accumulator.finish()
+    }
+
+    /// The plain reparameterization estimator, with the same contract as [`vjp`](Self::vjp):
+    /// `loc`: Σⱼ gⱼ, `scale_tril`: tril(Σⱼ gⱼ·εⱼᵀ). Only the lower triangle is accumulated.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if the slices differ in length, [`Error::NonFiniteBatch`] if a
+    /// noise or gradient entry is not finite.
+    pub fn reparam_vjp(
+        &self,
+        samples: &[Sample<T, D>],
+        grad_values: &[SVector<T, D>],
+    ) -> Result<Grads<T, D>, Error> {
+        check_lengths(samples, grad_values)?;
+        let mut loc = SVector::<T, D>::zeros();
+        let mut scale_tril = SMatrix::<T, D, D>::zeros();
+        for (sample, grad_value) in samples.iter().zip(grad_values) {
+            loc += grad_value;
+            for (col, (column, &noise)) in
+                scale_tril.data.0.iter_mut().zip(sample.noise.iter()).enumerate()
+            {
+                for (entry, &grad) in column.iter_mut().zip(grad_value.iter()).skip(col) {
+                    *entry += grad * noise;
+                }
+            }
+        }
+        // Every gradient entry reaches `loc` and every noise entry reaches row D − 1 of tril(A)
+        // (as ∞ or as NaN = ∞·0), so checking the sums checks the inputs.
+        if loc.iter().chain(scale_tril.iter()).any(|x| !x.is_finite_value()) {
+            return Err(Error::NonFiniteBatch);
+        }
+        Ok(Grads { loc, scale_tril })
+    }
+
+    /// A streaming OMT backward pass for this distribution: O(D²) memory for any batch size.
+    pub fn vjp_accumulator(&self) -> VjpAccumulator<T, D> {
+        VjpAccumulator {
+            scale_tril: *self.scale_tril(),
+            loc_grad: SVector::zeros(),
+            outer_sum: SMatrix::zeros(),
+            mismatched: false,
+        }
+    }
+}
+
+fn check_lengths<T, const D: usize>(
+    samples: &[Sample<T, D>],
+    grad_values: &[SVector<T, D>],
+) -> Result<(), Error> {
+    if samples.len() == grad_values.len() {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch { samples: samples.len(), grad_values: grad_values.len() })
+    }
+}
