@@ -128,17 +128,16 @@ fn decompose<T: Real, const D: usize, const ACCUMULATE: bool>(
     let mut norms = SVector::<T, D>::zeros();
     let mut negligible = [false; D];
     let tiny_square = negligible_square::<T>();
-    for ((column, norm), is_negligible) in
+    for ((mut column, norm), is_negligible) in
         work.column_iter_mut().zip(norms.iter_mut()).zip(negligible.iter_mut())
     {
         let square = column.dot(&column);
         *norm = square.libm_sqrt();
         *is_negligible = square < tiny_square;
         if !*is_negligible {
-            let inverse = T::one() / *norm;
-            for x in column {
-                *x *= inverse;
-            }
+            // Divide rather than multiply by 1/norm: a one-entry column then normalizes to
+            // exactly ±1, which makes D = 1 reduce bit-exactly to the reparam estimator.
+            column /= *norm;
         }
     }
     complete_basis(&mut work, &negligible);
