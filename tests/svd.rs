@@ -1,6 +1,5 @@
 //! The Jacobi SVD: decomposition properties on random, structured and extreme matrices.
 
-use omt_mvn::linalg::svd::MAX_SWEEPS;
 use omt_mvn::linalg::{LeftSvd, Svd};
 use omt_mvn::nalgebra::SMatrix;
 use omt_mvn::rand_core::{Rng, SeedableRng};
@@ -145,7 +144,6 @@ fn non_finite_entries_are_named() {
 fn sweep_bound_is_generous_for_hard_inputs() {
     // Nearly repeated singular values and a Kahan-like triangular matrix converge far inside
     // the bound; MAX_SWEEPS only guards termination.
-    assert!(MAX_SWEEPS >= 20);
     let kahan = SMatrix::<f64, 16, 16>::from_fn(|i, j| {
         let (s, c) = (0.3f64.sin(), 0.3f64.cos());
         if i == j {
