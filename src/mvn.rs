@@ -117,7 +117,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
         &self.scale_tril
     }
 
-    /// The mean, E[x] = μ.
+    /// The mean, E\[x\] = μ.
     pub fn mean(&self) -> SVector<T, D> {
         self.loc
     }

@@ -3,7 +3,7 @@
 //! Both estimators return ∂ℓ/∂loc = Σⱼ gⱼ. For `scale_tril`, the plain reparameterization
 //! estimator returns tril(A) with A = Σⱼ gⱼ·εⱼᵀ; the OMT estimator returns tril(2·X·L) where X
 //! solves X·Σ + Σ·X = ½(L·Aᵀ + A·Lᵀ) (see [`crate::omt`] for the math and its evaluation). Both
-//! are unbiased for ∇E[f(x)] when gⱼ = ∇f(xⱼ); OMT has lower variance.
+//! are unbiased for ∇E\[f(x)\] when gⱼ = ∇f(xⱼ); OMT has lower variance.
 //!
 //! Because everything depends on the samples only through A and Σⱼ gⱼ, the
 //! [`VjpAccumulator`] keeps O(D²) state whatever the number of samples: each

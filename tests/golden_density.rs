@@ -23,17 +23,17 @@ fn term_magnitude(case: &Case) -> f64 {
 }
 
 fn check_density<T: Real, const D: usize>(case: &Case) {
-    let mvn = case.mvn::<f64, D>();
-    let log_prob = mvn.log_prob(&vector(&case.x0));
+    let mvn = case.mvn::<T, D>();
+    let log_prob = mvn.log_prob(&vector(&case.x0)).to_f64();
     let terms = term_magnitude(case);
-    let bound = LOG_PROB_BOUND_IN_KAPPA_U * case.kappa * f64::UNIT_ROUNDOFF * terms;
+    let bound = LOG_PROB_BOUND_IN_KAPPA_U * case.kappa * T::UNIT_ROUNDOFF.to_f64() * terms;
     let error = (log_prob - case.log_prob_x0_exact).abs();
     assert!(error <= bound, "{}: log_prob off by {error:e} > {bound:e}", case.id);
     if case.kappa < 100.0 {
         let relative = (log_prob - case.log_prob_x0).abs() / case.log_prob_x0.abs();
         assert!(relative <= LOG_PROB_TORCH_RELATIVE, "{}: {relative:e} from torch", case.id);
     }
-    let relative = (mvn.entropy() - case.entropy).abs() / case.entropy.abs();
+    let relative = (mvn.entropy().to_f64() - case.entropy).abs() / case.entropy.abs();
     assert!(relative <= ENTROPY_RELATIVE, "{}: entropy off by {relative:e}", case.id);
 }
 
@@ -44,21 +44,21 @@ fn log_prob_and_entropy_match_golden_values_in_f64() {
     }
 }
 
-fn check_density_f32<T: Real, const D: usize>(case: &Case) {
+fn check_density_narrow<T: Real, const D: usize>(case: &Case) {
     // Rounding the inputs to f32 moves the density by far more than f32 arithmetic does (by
     // u·|x0 − loc|/s_min through the subtraction), so f32 is checked against the f64 code path,
     // itself checked above, on the same rounded inputs.
-    let narrow = case.mvn::<f32, D>();
+    let narrow = case.mvn::<T, D>();
     let wide = omt_mvn::OmtMvn::<f64, D>::new(
-        narrow.loc().map(f64::from),
-        narrow.scale_tril().map(f64::from),
+        narrow.loc().map(T::to_f64),
+        narrow.scale_tril().map(T::to_f64),
     )
     .unwrap();
-    let x0 = vector::<f32, D>(&case.x0);
-    let reference = wide.log_prob(&x0.map(f64::from));
+    let x0 = vector::<T, D>(&case.x0);
+    let reference = wide.log_prob(&x0.map(T::to_f64));
     let log_det: f64 = wide.scale_tril().diagonal().iter().map(|d| d.ln().abs()).sum();
     let terms = (reference + log_det).abs() + 2.0 * log_det + D as f64;
-    let unit = f32::UNIT_ROUNDOFF as f64;
+    let unit = T::UNIT_ROUNDOFF.to_f64();
     if case.kappa * unit < 1e-2 {
         let bound = LOG_PROB_BOUND_IN_KAPPA_U * case.kappa * unit * terms;
         let error = (narrow.log_prob(&x0).to_f64() - reference).abs();
@@ -75,6 +75,6 @@ fn check_density_f32<T: Real, const D: usize>(case: &Case) {
 #[test]
 fn log_prob_and_entropy_match_golden_values_in_f32() {
     for case in golden_cases() {
-        with_dim!(case.dim, check_density_f32::<f32>(&case));
+        with_dim!(case.dim, check_density_narrow::<f32>(&case));
     }
 }
