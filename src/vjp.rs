@@ -73,10 +73,15 @@ pub struct VjpAccumulator<T: Real, const D: usize> {
 impl<T: Real, const D: usize> VjpAccumulator<T, D> {
     /// Adds one sample and its upstream gradient gⱼ = ∂ℓ/∂xⱼ: D² + D multiply-adds, no checks.
     pub fn push(&mut self, sample: &Sample<T, D>, grad_value: &SVector<T, D>) {
-        self.loc_grad += grad_value;
-        for (column, &noise) in self.outer_sum.data.0.iter_mut().zip(sample.noise.iter()) {
-            for (entry, &grad) in column.iter_mut().zip(grad_value.iter()) {
-                *entry += grad * noise;
+        // Contiguous slices, not nalgebra's strided iterators: this loop is the whole per-sample
+        // cost, and over slices it vectorizes.
+        let grad = grad_value.as_slice();
+        for (sum, &g) in self.loc_grad.as_mut_slice().iter_mut().zip(grad) {
+            *sum += g;
+        }
+        for (column, &noise) in self.outer_sum.data.0.iter_mut().zip(sample.noise.as_slice()) {
+            for (entry, &g) in column.iter_mut().zip(grad) {
+                *entry += g * noise;
             }
         }
     }
@@ -159,12 +164,19 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
         let mut loc = SVector::<T, D>::zeros();
         let mut scale_tril = SMatrix::<T, D, D>::zeros();
         for (sample, grad_value) in samples.iter().zip(grad_values) {
-            loc += grad_value;
+            let grad = grad_value.as_slice();
+            for (sum, &g) in loc.as_mut_slice().iter_mut().zip(grad) {
+                *sum += g;
+            }
             for (col, (column, &noise)) in
-                scale_tril.data.0.iter_mut().zip(sample.noise.iter()).enumerate()
+                scale_tril.data.0.iter_mut().zip(sample.noise.as_slice()).enumerate()
             {
-                for (entry, &grad) in column.iter_mut().zip(grad_value.iter()).skip(col) {
-                    *entry += grad * noise;
+                let (Some(lower), Some(grad_lower)) = (column.get_mut(col..), grad.get(col..))
+                else {
+                    continue;
+                };
+                for (entry, &g) in lower.iter_mut().zip(grad_lower) {
+                    *entry += g * noise;
                 }
             }
         }

@@ -59,6 +59,8 @@ pub struct Svd<T: Real, const D: usize> {
     pub singular_values: SVector<T, D>,
     /// Right singular vectors, one per column (V, not Vᵀ).
     pub v: SMatrix<T, D, D>,
+    /// The number of Jacobi sweeps the decomposition took (at most [`MAX_SWEEPS`]).
+    pub sweeps: usize,
 }
 
 /// The left half of a singular value decomposition: U and s with A·Aᵀ = U·diag(s²)·Uᵀ.
@@ -78,6 +80,8 @@ pub struct LeftSvd<T: Real, const D: usize> {
     pub u: SMatrix<T, D, D>,
     /// Singular values s₁ ≥ … ≥ s_D ≥ 0.
     pub singular_values: SVector<T, D>,
+    /// The number of Jacobi sweeps the decomposition took (at most [`MAX_SWEEPS`]).
+    pub sweeps: usize,
 }
 
 impl<T: Real, const D: usize> Svd<T, D> {
@@ -89,8 +93,8 @@ impl<T: Real, const D: usize> Svd<T, D> {
     /// (possible only for entries within a factor D of `T::MAX`).
     pub fn new(matrix: &SMatrix<T, D, D>) -> Result<Self, Error> {
         let mut v = SMatrix::<T, D, D>::identity();
-        let (u, singular_values) = decompose::<T, D, true>(matrix, &mut v)?;
-        Ok(Svd { u, singular_values, v })
+        let (u, singular_values, sweeps) = decompose::<T, D, true>(matrix, &mut v)?;
+        Ok(Svd { u, singular_values, v, sweeps })
     }
 
     /// U·diag(s)·Vᵀ: the matrix this decomposition came from, up to rounding.
@@ -110,8 +114,8 @@ impl<T: Real, const D: usize> LeftSvd<T, D> {
     /// As [`Svd::new`].
     pub fn new(matrix: &SMatrix<T, D, D>) -> Result<Self, Error> {
         let mut unused = SMatrix::<T, D, D>::zeros();
-        let (u, singular_values) = decompose::<T, D, false>(matrix, &mut unused)?;
-        Ok(LeftSvd { u, singular_values })
+        let (u, singular_values, sweeps) = decompose::<T, D, false>(matrix, &mut unused)?;
+        Ok(LeftSvd { u, singular_values, sweeps })
     }
 }
 
@@ -120,11 +124,11 @@ impl<T: Real, const D: usize> LeftSvd<T, D> {
 fn decompose<T: Real, const D: usize, const ACCUMULATE: bool>(
     matrix: &SMatrix<T, D, D>,
     v: &mut SMatrix<T, D, D>,
-) -> Result<(SMatrix<T, D, D>, SVector<T, D>), Error> {
+) -> Result<(SMatrix<T, D, D>, SVector<T, D>, usize), Error> {
     check_finite(matrix)?;
     let exponent = largest_exponent(matrix);
     let mut work = matrix.map(|x| x.scale_by_power_of_two(-exponent));
-    rotate_to_convergence::<T, D, ACCUMULATE>(&mut work, v)?;
+    let sweeps = rotate_to_convergence::<T, D, ACCUMULATE>(&mut work, v)?;
     let mut norms = SVector::<T, D>::zeros();
     let mut negligible = [false; D];
     let tiny_square = negligible_square::<T>();
@@ -146,7 +150,7 @@ fn decompose<T: Real, const D: usize, const ACCUMULATE: bool>(
     if singular_values.iter().any(|s| !s.is_finite_value()) {
         return Err(Error::Overflow);
     }
-    Ok((work, singular_values))
+    Ok((work, singular_values, sweeps))
 }
 
 /// Squared column norms below this have lost bits to underflow (2⁻¹⁰²²/ε in `f64`).
@@ -168,69 +172,164 @@ pub(crate) fn largest_exponent<T: Real, const D: usize>(matrix: &SMatrix<T, D, D
     matrix.iter().fold(T::zero(), |m, x| m.max(x.abs())).binary_exponent()
 }
 
-/// Runs Jacobi sweeps until no pair of columns needs a rotation.
+/// Runs Jacobi sweeps until no pair of columns needs a rotation; returns the number of sweeps.
 fn rotate_to_convergence<T: Real, const D: usize, const ACCUMULATE: bool>(
     work: &mut SMatrix<T, D, D>,
     v: &mut SMatrix<T, D, D>,
-) -> Result<(), Error> {
+) -> Result<usize, Error> {
     let tolerance = T::EPSILON * T::from_count(D).libm_sqrt();
-    let tiny_square = negligible_square::<T>();
-    // Round-robin over an even number of players; a player >= D is a bye.
-    let players = D + D % 2;
-    let ring = players.saturating_sub(1).max(1);
-    for _ in 0..MAX_SWEEPS {
+    let thresholds = Thresholds {
+        tolerance,
+        tolerance_squared: tolerance * tolerance,
+        tiny_square: negligible_square::<T>(),
+        // Below this, α·β may have lost bits to underflow: the test then takes square roots.
+        tiny_product: T::MIN_POSITIVE / (T::EPSILON * T::EPSILON),
+    };
+    let rounds = D.saturating_sub(1) + D % 2;
+    let mut squared_norms = [T::zero(); D];
+    for sweep in 1..=MAX_SWEEPS {
+        // Fresh norms each sweep; within it they follow α ← α − tγ, β ← β + tγ.
+        for (norm, column) in squared_norms.iter_mut().zip(work.data.0.iter()) {
+            *norm = dot(column, column);
+        }
         let mut rotated = false;
-        for round in 0..ring {
-            for slot in 0..players / 2 {
-                let (first, second) = if slot == 0 {
-                    (0, 1 + round % ring)
-                } else {
-                    (1 + (round + slot) % ring, 1 + (round + ring - slot) % ring)
-                };
-                let (p, q) = (first.min(second), first.max(second));
-                if q >= D {
-                    continue;
-                }
-                let Some(rotation) = pair_rotation(work, p, q, tolerance, tiny_square) else {
-                    continue;
-                };
-                rotated = true;
-                rotate_columns(work, p, q, rotation);
-                if ACCUMULATE {
-                    rotate_columns(v, p, q, rotation);
-                }
-            }
+        for round in 0..rounds {
+            let round = RoundRobin::<D>::round(round);
+            rotated |=
+                rotate_round::<T, D, ACCUMULATE>(work, v, &mut squared_norms, &round, &thresholds);
         }
         if !rotated {
-            return Ok(());
+            return Ok(sweep);
         }
     }
     Err(Error::SvdNotConverged { sweeps: MAX_SWEEPS })
 }
 
-/// The rotation (c, s) that makes columns p < q orthogonal, or `None` when they already are
-/// (to the tolerance) or one of them is negligible.
-fn pair_rotation<T: Real, const D: usize>(
+/// One round of the round-robin (tournament) ordering: ⌊D/2⌋ disjoint pairs p < q, so that
+/// every pair of columns meets once in the D − 1 (D even) or D (D odd) rounds of a sweep.
+struct RoundRobin<const D: usize> {
+    pairs: [(usize, usize); D],
+    len: usize,
+}
+
+impl<const D: usize> RoundRobin<D> {
+    /// The circle method: player 0 stays, the others rotate one place per round; with D odd a
+    /// bye (player D) takes part.
+    fn round(round: usize) -> Self {
+        let players = D + D % 2;
+        let ring = players.saturating_sub(1).max(1);
+        let mut pairs = [(0, 0); D];
+        let mut len = 0;
+        for slot in 0..players / 2 {
+            let (first, second) = if slot == 0 {
+                (0, 1 + round % ring)
+            } else {
+                (1 + (round + slot) % ring, 1 + (round + ring - slot) % ring)
+            };
+            let pair = (first.min(second), first.max(second));
+            if pair.1 < D {
+                if let Some(entry) = pairs.get_mut(len) {
+                    *entry = pair;
+                    len += 1;
+                }
+            }
+        }
+        RoundRobin { pairs, len }
+    }
+
+    fn pairs(&self) -> &[(usize, usize)] {
+        self.pairs.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// The constants of the rotation test, computed once per decomposition.
+struct Thresholds<T> {
+    tolerance: T,
+    tolerance_squared: T,
+    tiny_square: T,
+    tiny_product: T,
+}
+
+/// Orthogonalizes the disjoint pairs of one round. The phases (all inner products, then all
+/// rotation angles, then all rotations) are independent across pairs, which lets the processor
+/// overlap the divisions and square roots of different pairs instead of waiting on each in turn.
+/// Returns whether any pair was rotated.
+fn rotate_round<T: Real, const D: usize, const ACCUMULATE: bool>(
+    work: &mut SMatrix<T, D, D>,
+    v: &mut SMatrix<T, D, D>,
+    squared_norms: &mut [T; D],
+    round: &RoundRobin<D>,
+    thresholds: &Thresholds<T>,
+) -> bool {
+    let mut gammas = [T::zero(); D];
+    for (gamma, &(p, q)) in gammas.iter_mut().zip(round.pairs()) {
+        if let (Some(x), Some(y)) = (work.data.0.get(p), work.data.0.get(q)) {
+            *gamma = dot(x, y);
+        }
+    }
+    let mut rotations = [None; D];
+    for ((rotation, &gamma), &(p, q)) in rotations.iter_mut().zip(&gammas).zip(round.pairs()) {
+        if let (Some(&alpha), Some(&beta)) = (squared_norms.get(p), squared_norms.get(q)) {
+            *rotation = needed_rotation(alpha, beta, gamma, thresholds);
+        }
+    }
+    let mut rotated = false;
+    for ((rotation, &gamma), &(p, q)) in rotations.iter().zip(&gammas).zip(round.pairs()) {
+        let Some((c, s, t)) = *rotation else {
+            continue;
+        };
+        rotated = true;
+        rotate_columns(work, p, q, (c, s));
+        if ACCUMULATE {
+            rotate_columns(v, p, q, (c, s));
+        }
+        update_norms(squared_norms, work, p, q, t * gamma);
+    }
+    rotated
+}
+
+/// The rotation (c, s, t) for a pair with squared norms α, β and inner product γ, or `None` when
+/// the pair is orthogonal to the tolerance or one column is negligible.
+fn needed_rotation<T: Real>(
+    alpha: T,
+    beta: T,
+    gamma: T,
+    thresholds: &Thresholds<T>,
+) -> Option<(T, T, T)> {
+    if alpha < thresholds.tiny_square || beta < thresholds.tiny_square {
+        return None;
+    }
+    let product = alpha * beta;
+    let orthogonal = if product >= thresholds.tiny_product {
+        gamma * gamma <= thresholds.tolerance_squared * product
+    } else {
+        gamma.abs() <= thresholds.tolerance * alpha.libm_sqrt() * beta.libm_sqrt()
+    };
+    if orthogonal { None } else { Some(rotation_for(alpha, beta, gamma)) }
+}
+
+/// α ← α − tγ, β ← β + tγ for the rotated pair; a norm that lost more than three quarters
+/// (where that update cancels) is recomputed from its column instead.
+fn update_norms<T: Real, const D: usize>(
+    squared_norms: &mut [T; D],
     work: &SMatrix<T, D, D>,
     p: usize,
     q: usize,
-    tolerance: T,
-    tiny_square: T,
-) -> Option<(T, T)> {
-    let columns = &work.data.0;
-    let (column_p, column_q) = (columns.get(p)?, columns.get(q)?);
-    let (mut alpha, mut beta, mut gamma) = (T::zero(), T::zero(), T::zero());
-    for (&x, &y) in column_p.iter().zip(column_q.iter()) {
-        alpha += x * x;
-        beta += y * y;
-        gamma += x * y;
+    t_gamma: T,
+) {
+    let quarter = T::from_f64_rounded(0.25);
+    for (index, change) in [(p, -t_gamma), (q, t_gamma)] {
+        let (Some(norm), Some(column)) = (squared_norms.get_mut(index), work.data.0.get(index))
+        else {
+            continue;
+        };
+        let updated = *norm + change;
+        *norm = if updated < quarter * *norm { dot(column, column) } else { updated };
     }
-    if alpha < tiny_square || beta < tiny_square {
-        return None;
-    }
-    if gamma.abs() <= tolerance * alpha.libm_sqrt() * beta.libm_sqrt() {
-        return None;
-    }
+}
+
+/// The Jacobi rotation (c, s, t = s/c) that zeroes γ for squared norms α, β.
+fn rotation_for<T: Real>(alpha: T, beta: T, gamma: T) -> (T, T, T) {
     let two = T::one() + T::one();
     let zeta = (beta - alpha) / (two * gamma);
     let magnitude = zeta.abs();
@@ -242,7 +341,25 @@ fn pair_rotation<T: Real, const D: usize>(
     };
     let t = if zeta < T::zero() { -t_magnitude } else { t_magnitude };
     let c = T::one() / (T::one() + t * t).libm_sqrt();
-    Some((c, c * t))
+    (c, c * t, t)
+}
+
+/// xᵀy with four interleaved partial sums, added pairwise at the end: a fixed order (so the same
+/// bits on every target) that a compiler can vectorize, and no less accurate than one running sum.
+fn dot<T: Real, const D: usize>(x: &[T; D], y: &[T; D]) -> T {
+    let mut partial = [T::zero(); 4];
+    let (x_blocks, y_blocks) = (x.chunks_exact(4), y.chunks_exact(4));
+    let (x_rest, y_rest) = (x_blocks.remainder(), y_blocks.remainder());
+    for (xb, yb) in x_blocks.zip(y_blocks) {
+        for ((sum, &a), &b) in partial.iter_mut().zip(xb).zip(yb) {
+            *sum += a * b;
+        }
+    }
+    for ((sum, &a), &b) in partial.iter_mut().zip(x_rest).zip(y_rest) {
+        *sum += a * b;
+    }
+    let [s0, s1, s2, s3] = partial;
+    (s0 + s1) + (s2 + s3)
 }
 
 /// a_p ← c·a_p − s·a_q, a_q ← s·a_p + c·a_q, for p < q.
