@@ -227,11 +227,11 @@ impl<const D: usize> RoundRobin<D> {
                 (1 + (round + slot) % ring, 1 + (round + ring - slot) % ring)
             };
             let pair = (first.min(second), first.max(second));
-            if pair.1 < D {
-                if let Some(entry) = pairs.get_mut(len) {
-                    *entry = pair;
-                    len += 1;
-                }
+            if pair.1 < D
+                && let Some(entry) = pairs.get_mut(len)
+            {
+                *entry = pair;
+                len += 1;
             }
         }
         RoundRobin { pairs, len }
