@@ -26,6 +26,7 @@
 //! power-of-two c and nothing over- or underflows for entries anywhere in the float range.
 
 use crate::linalg::LeftSvd;
+use crate::linalg::dot;
 use crate::linalg::svd::largest_exponent;
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
@@ -52,14 +53,10 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     if singular_values.iter().any(|&s| s < smallest_trusted) {
         return Err(Error::IllConditioned);
     }
-    // Wᵀ = S⁻¹·Uᵀ·L, row by row.
-    let mut right_t = svd.u.transpose() * scaled;
-    for (mut row, &s) in right_t.row_iter_mut().zip(singular_values.iter()) {
-        row /= s;
-    }
-    let b = right_t * (outer_sum.transpose() * svd.u);
+    let right = right_singular_vectors(&scaled, &svd.u, &singular_values);
+    let b = (outer_sum * right).tr_mul(&svd.u);
     let y = weighted_symmetric_part(&b, &singular_values);
-    let gradient = lower_product(&(svd.u * y), &right_t);
+    let gradient = lower_product_transposed(&(svd.u * y), &right);
     if gradient.iter().any(|x| !x.is_finite_value()) {
         return Err(Error::Overflow);
     }
@@ -85,14 +82,48 @@ fn weighted_symmetric_part<T: Real, const D: usize>(
     })
 }
 
-/// tril(P·Q): only the lower triangle of the product is computed.
-fn lower_product<T: Real, const D: usize>(
+/// W = Lᵀ·U·S⁻¹ (from L = U·S·Wᵀ), using that L is lower-triangular: column j of W holds
+/// (L[i.., i] · u_j[i..]) / s_j, D³/2 multiply-adds in all.
+fn right_singular_vectors<T: Real, const D: usize>(
+    lower: &SMatrix<T, D, D>,
+    u: &SMatrix<T, D, D>,
+    singular_values: &SVector<T, D>,
+) -> SMatrix<T, D, D> {
+    let mut right = SMatrix::<T, D, D>::zeros();
+    for ((right_column, u_column), &s) in
+        right.data.0.iter_mut().zip(u.data.0.iter()).zip(singular_values.iter())
+    {
+        for (i, (entry, lower_column)) in
+            right_column.iter_mut().zip(lower.data.0.iter()).enumerate()
+        {
+            let (Some(l_tail), Some(u_tail)) = (lower_column.get(i..), u_column.get(i..)) else {
+                continue;
+            };
+            *entry = dot(l_tail, u_tail) / s;
+        }
+    }
+    right
+}
+
+/// tril(P·Qᵀ), only the lower triangle computed: column j is Σ_k Q[j, k]·P[j.., k], an axpy
+/// over contiguous column tails, D³/2 multiply-adds in all.
+fn lower_product_transposed<T: Real, const D: usize>(
     left: &SMatrix<T, D, D>,
     right: &SMatrix<T, D, D>,
 ) -> SMatrix<T, D, D> {
-    SMatrix::from_fn(
-        |row, col| {
-            if col > row { T::zero() } else { left.row(row).tr_dot(&right.column(col)) }
-        },
-    )
+    let mut product = SMatrix::<T, D, D>::zeros();
+    for (j, product_column) in product.data.0.iter_mut().enumerate() {
+        let Some(target) = product_column.get_mut(j..) else {
+            continue;
+        };
+        for (left_column, right_column) in left.data.0.iter().zip(right.data.0.iter()) {
+            let (Some(&weight), Some(source)) = (right_column.get(j), left_column.get(j..)) else {
+                continue;
+            };
+            for (entry, &value) in target.iter_mut().zip(source) {
+                *entry += weight * value;
+            }
+        }
+    }
+    product
 }

@@ -9,3 +9,24 @@ pub mod svd;
 pub mod triangular;
 
 pub use svd::{LeftSvd, Svd};
+
+use crate::Real;
+
+/// xᵀy with four interleaved partial sums, added pairwise at the end: a fixed order (so the same
+/// bits on every target) that a compiler can vectorize, and no less accurate than one running sum.
+/// Extra entries of the longer slice are ignored.
+pub(crate) fn dot<T: Real>(x: &[T], y: &[T]) -> T {
+    let mut partial = [T::zero(); 4];
+    let (x_blocks, y_blocks) = (x.chunks_exact(4), y.chunks_exact(4));
+    let (x_rest, y_rest) = (x_blocks.remainder(), y_blocks.remainder());
+    for (xb, yb) in x_blocks.zip(y_blocks) {
+        for ((sum, &a), &b) in partial.iter_mut().zip(xb).zip(yb) {
+            *sum += a * b;
+        }
+    }
+    for ((sum, &a), &b) in partial.iter_mut().zip(x_rest).zip(y_rest) {
+        *sum += a * b;
+    }
+    let [s0, s1, s2, s3] = partial;
+    (s0 + s1) + (s2 + s3)
+}

@@ -186,23 +186,73 @@ fn rotate_to_convergence<T: Real, const D: usize, const ACCUMULATE: bool>(
         tiny_product: T::MIN_POSITIVE / (T::EPSILON * T::EPSILON),
     };
     let rounds = D.saturating_sub(1) + D % 2;
-    let mut squared_norms = [T::zero(); D];
+    let mut state = SweepState::<T, D>::new();
     for sweep in 1..=MAX_SWEEPS {
-        // Fresh norms each sweep; within it they follow α ← α − tγ, β ← β + tγ.
-        for (norm, column) in squared_norms.iter_mut().zip(work.data.0.iter()) {
-            *norm = dot(column, column);
-        }
+        state.start_sweep(work);
         let mut rotated = false;
         for round in 0..rounds {
             let round = RoundRobin::<D>::round(round);
-            rotated |=
-                rotate_round::<T, D, ACCUMULATE>(work, v, &mut squared_norms, &round, &thresholds);
+            rotated |= rotate_round::<T, D, ACCUMULATE>(work, v, &mut state, &round, &thresholds);
         }
+        state.apply_scales::<ACCUMULATE>(work, v);
         if !rotated {
             return Ok(sweep);
         }
     }
     Err(Error::SvdNotConverged { sweeps: MAX_SWEEPS })
+}
+
+/// What a sweep keeps beside the stored columns xⱼ: the actual column is aⱼ = dⱼ·xⱼ.
+///
+/// The scales make each rotation cost two multiply-adds per entry instead of four
+/// multiplications and two additions ("fast scaled rotations", Rutishauser; Anda & Park 1994):
+/// with tangent t and c = 1/√(1 + t²), the rotation
+/// a_p ← c·(a_p − t·a_q), a_q ← c·(a_q + t·a_p) updates only x_p ← x_p − t·(d_q/d_p)·x_q,
+/// x_q ← x_q + t·(d_p/d_q)·x_p and multiplies both scales by c. Since |t| ≤ 1, c ≥ 1/√2 and a
+/// sweep shrinks a scale by at most 2^(−(D−1)/2); the scales are folded back into the columns at
+/// the end of every sweep.
+struct SweepState<T, const D: usize> {
+    /// ‖aⱼ‖², following α ← α − tγ, β ← β + tγ within a sweep.
+    squared_norms: [T; D],
+    /// dⱼ.
+    scales: [T; D],
+    /// 1/dⱼ, kept alongside (multiplied by √(1 + t²) whenever dⱼ is multiplied by c).
+    inverse_scales: [T; D],
+}
+
+impl<T: Real, const D: usize> SweepState<T, D> {
+    fn new() -> Self {
+        SweepState {
+            squared_norms: [T::zero(); D],
+            scales: [T::one(); D],
+            inverse_scales: [T::one(); D],
+        }
+    }
+
+    /// Fresh squared norms, from columns whose scales are all one.
+    fn start_sweep(&mut self, work: &SMatrix<T, D, D>) {
+        for (norm, column) in self.squared_norms.iter_mut().zip(work.data.0.iter()) {
+            *norm = dot(column, column);
+        }
+    }
+
+    /// aⱼ = dⱼ·xⱼ stored back into the columns (of V too), scales reset to one.
+    fn apply_scales<const ACCUMULATE: bool>(
+        &mut self,
+        work: &mut SMatrix<T, D, D>,
+        v: &mut SMatrix<T, D, D>,
+    ) {
+        for (j, scale) in self.scales.iter().enumerate() {
+            if *scale != T::one() {
+                work.column_mut(j).scale_mut(*scale);
+                if ACCUMULATE {
+                    v.column_mut(j).scale_mut(*scale);
+                }
+            }
+        }
+        self.scales = [T::one(); D];
+        self.inverse_scales = [T::one(); D];
+    }
 }
 
 /// One round of the round-robin (tournament) ordering: ⌊D/2⌋ disjoint pairs p < q, so that
@@ -257,79 +307,89 @@ struct Thresholds<T> {
 fn rotate_round<T: Real, const D: usize, const ACCUMULATE: bool>(
     work: &mut SMatrix<T, D, D>,
     v: &mut SMatrix<T, D, D>,
-    squared_norms: &mut [T; D],
+    state: &mut SweepState<T, D>,
     round: &RoundRobin<D>,
     thresholds: &Thresholds<T>,
 ) -> bool {
     let mut gammas = [T::zero(); D];
     for (gamma, &(p, q)) in gammas.iter_mut().zip(round.pairs()) {
-        if let (Some(x), Some(y)) = (work.data.0.get(p), work.data.0.get(q)) {
-            *gamma = dot(x, y);
+        if let (Some(x), Some(y), Some(&dp), Some(&dq)) =
+            (work.data.0.get(p), work.data.0.get(q), state.scales.get(p), state.scales.get(q))
+        {
+            *gamma = (dp * dq) * dot(x, y);
         }
     }
-    let mut rotations = [None; D];
-    for ((rotation, &gamma), &(p, q)) in rotations.iter_mut().zip(&gammas).zip(round.pairs()) {
-        if let (Some(&alpha), Some(&beta)) = (squared_norms.get(p), squared_norms.get(q)) {
-            *rotation = needed_rotation(alpha, beta, gamma, thresholds);
+    let mut tangents = [None; D];
+    for ((tangent, &gamma), &(p, q)) in tangents.iter_mut().zip(&gammas).zip(round.pairs()) {
+        if let (Some(&alpha), Some(&beta)) =
+            (state.squared_norms.get(p), state.squared_norms.get(q))
+        {
+            *tangent = needed_rotation(alpha, beta, gamma, thresholds);
         }
     }
     let mut rotated = false;
-    for ((rotation, &gamma), &(p, q)) in rotations.iter().zip(&gammas).zip(round.pairs()) {
-        let Some((c, s, t)) = *rotation else {
+    for ((tangent, &gamma), &(p, q)) in tangents.iter().zip(&gammas).zip(round.pairs()) {
+        let Some(t) = *tangent else {
             continue;
         };
         rotated = true;
-        rotate_columns(work, p, q, (c, s));
+        let (Some(&dp), Some(&dq), Some(&dp_inverse), Some(&dq_inverse)) = (
+            state.scales.get(p),
+            state.scales.get(q),
+            state.inverse_scales.get(p),
+            state.inverse_scales.get(q),
+        ) else {
+            continue;
+        };
+        let coefficients = (t * (dq * dp_inverse), t * (dp * dq_inverse));
+        shear_columns(work, p, q, coefficients);
         if ACCUMULATE {
-            rotate_columns(v, p, q, (c, s));
+            shear_columns(v, p, q, coefficients);
         }
-        update_norms(squared_norms, work, p, q, t * gamma);
+        let secant = (T::one() + t * t).libm_sqrt();
+        let cosine = T::one() / secant;
+        for j in [p, q] {
+            if let (Some(d), Some(d_inverse)) =
+                (state.scales.get_mut(j), state.inverse_scales.get_mut(j))
+            {
+                *d *= cosine;
+                *d_inverse *= secant;
+            }
+        }
+        update_norms(state, work, p, q, t * gamma);
     }
     rotated
 }
 
-/// The rotation (c, s, t) for a pair with squared norms α, β and inner product γ, or `None` when
-/// the pair is orthogonal to the tolerance or one column is negligible.
-fn needed_rotation<T: Real>(
-    alpha: T,
-    beta: T,
-    gamma: T,
-    thresholds: &Thresholds<T>,
-) -> Option<(T, T, T)> {
+/// The tangent t of the rotation for a pair with squared norms α, β and inner product γ, or
+/// `None` when the pair is orthogonal to the tolerance or one column is negligible.
+///
+/// t = sign(ζ)/(|ζ| + √(1 + ζ²)) with ζ = (β − α)/(2γ), the smaller root, so |t| ≤ 1; in the
+/// normal range computed as t = ±2γ/(|β − α| + √((β − α)² + 4γ²)), one division fewer.
+fn needed_rotation<T: Real>(alpha: T, beta: T, gamma: T, thresholds: &Thresholds<T>) -> Option<T> {
     if alpha < thresholds.tiny_square || beta < thresholds.tiny_square {
         return None;
     }
     let product = alpha * beta;
-    let orthogonal = if product >= thresholds.tiny_product {
-        gamma * gamma <= thresholds.tolerance_squared * product
-    } else {
-        gamma.abs() <= thresholds.tolerance * alpha.libm_sqrt() * beta.libm_sqrt()
-    };
-    if orthogonal { None } else { Some(rotation_for(alpha, beta, gamma)) }
-}
-
-/// α ← α − tγ, β ← β + tγ for the rotated pair; a norm that lost more than three quarters
-/// (where that update cancels) is recomputed from its column instead.
-fn update_norms<T: Real, const D: usize>(
-    squared_norms: &mut [T; D],
-    work: &SMatrix<T, D, D>,
-    p: usize,
-    q: usize,
-    t_gamma: T,
-) {
-    let quarter = T::from_f64_rounded(0.25);
-    for (index, change) in [(p, -t_gamma), (q, t_gamma)] {
-        let (Some(norm), Some(column)) = (squared_norms.get_mut(index), work.data.0.get(index))
-        else {
-            continue;
-        };
-        let updated = *norm + change;
-        *norm = if updated < quarter * *norm { dot(column, column) } else { updated };
+    if product >= thresholds.tiny_product {
+        if gamma * gamma <= thresholds.tolerance_squared * product {
+            return None;
+        }
+        // α, β ≤ D after scaling and γ² > tol²·α·β ≥ D·MIN_POSITIVE: nothing over- or underflows.
+        let difference = beta - alpha;
+        let two_gamma = gamma + gamma;
+        let root = (difference * difference + two_gamma * two_gamma).libm_sqrt();
+        let t = two_gamma / (difference.abs() + root);
+        return Some(if difference < T::zero() { -t } else { t });
     }
+    if gamma.abs() <= thresholds.tolerance * alpha.libm_sqrt() * beta.libm_sqrt() {
+        return None;
+    }
+    Some(small_range_tangent(alpha, beta, gamma))
 }
 
-/// The Jacobi rotation (c, s, t = s/c) that zeroes γ for squared norms α, β.
-fn rotation_for<T: Real>(alpha: T, beta: T, gamma: T) -> (T, T, T) {
+/// The tangent through ζ, safe when α·β is near the underflow threshold.
+fn small_range_tangent<T: Real>(alpha: T, beta: T, gamma: T) -> T {
     let two = T::one() + T::one();
     let zeta = (beta - alpha) / (two * gamma);
     let magnitude = zeta.abs();
@@ -339,35 +399,43 @@ fn rotation_for<T: Real>(alpha: T, beta: T, gamma: T) -> (T, T, T) {
     } else {
         T::one() / (magnitude + (T::one() + zeta * zeta).libm_sqrt())
     };
-    let t = if zeta < T::zero() { -t_magnitude } else { t_magnitude };
-    let c = T::one() / (T::one() + t * t).libm_sqrt();
-    (c, c * t, t)
+    if zeta < T::zero() { -t_magnitude } else { t_magnitude }
 }
 
-/// xᵀy with four interleaved partial sums, added pairwise at the end: a fixed order (so the same
-/// bits on every target) that a compiler can vectorize, and no less accurate than one running sum.
+/// α ← α − tγ, β ← β + tγ for the rotated pair; a norm that lost more than three quarters
+/// (where that update cancels) is recomputed from its column and scale instead.
+fn update_norms<T: Real, const D: usize>(
+    state: &mut SweepState<T, D>,
+    work: &SMatrix<T, D, D>,
+    p: usize,
+    q: usize,
+    t_gamma: T,
+) {
+    let quarter = T::from_f64_rounded(0.25);
+    for (index, change) in [(p, -t_gamma), (q, t_gamma)] {
+        let (Some(norm), Some(column), Some(&scale)) =
+            (state.squared_norms.get_mut(index), work.data.0.get(index), state.scales.get(index))
+        else {
+            continue;
+        };
+        let updated = *norm + change;
+        *norm =
+            if updated < quarter * *norm { scale * scale * dot(column, column) } else { updated };
+    }
+}
+
+/// xᵀy for two columns, by [`dot`](super::dot).
 fn dot<T: Real, const D: usize>(x: &[T; D], y: &[T; D]) -> T {
-    let mut partial = [T::zero(); 4];
-    let (x_blocks, y_blocks) = (x.chunks_exact(4), y.chunks_exact(4));
-    let (x_rest, y_rest) = (x_blocks.remainder(), y_blocks.remainder());
-    for (xb, yb) in x_blocks.zip(y_blocks) {
-        for ((sum, &a), &b) in partial.iter_mut().zip(xb).zip(yb) {
-            *sum += a * b;
-        }
-    }
-    for ((sum, &a), &b) in partial.iter_mut().zip(x_rest).zip(y_rest) {
-        *sum += a * b;
-    }
-    let [s0, s1, s2, s3] = partial;
-    (s0 + s1) + (s2 + s3)
+    super::dot(x, y)
 }
 
-/// a_p ← c·a_p − s·a_q, a_q ← s·a_p + c·a_q, for p < q.
-fn rotate_columns<T: Real, const D: usize>(
+/// x_p ← x_p − k_p·x_q, x_q ← x_q + k_q·x_p (with the old x_p), for p < q: the unscaled part
+/// of a fast scaled rotation.
+fn shear_columns<T: Real, const D: usize>(
     matrix: &mut SMatrix<T, D, D>,
     p: usize,
     q: usize,
-    (c, s): (T, T),
+    (k_p, k_q): (T, T),
 ) {
     let (head, tail) = matrix.data.0.split_at_mut(q);
     let (Some(column_p), Some(column_q)) = (head.get_mut(p), tail.first_mut()) else {
@@ -375,8 +443,8 @@ fn rotate_columns<T: Real, const D: usize>(
     };
     for (x, y) in column_p.iter_mut().zip(column_q.iter_mut()) {
         let (xp, yq) = (*x, *y);
-        *x = c * xp - s * yq;
-        *y = s * xp + c * yq;
+        *x = xp - k_p * yq;
+        *y = yq + k_q * xp;
     }
 }
 
