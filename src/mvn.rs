@@ -141,11 +141,29 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
 
     /// The log density at `x`: −½‖L⁻¹(x − μ)‖² − Σᵢ ln Lᵢᵢ − ½·D·ln 2π.
     ///
-    /// L⁻¹(x − μ) is a forward substitution. A non-finite `x` gives a non-finite result.
+    /// L⁻¹(x − μ) is a forward substitution (never an inverse). For finite `x` the result is
+    /// never NaN: where ‖L⁻¹(x − μ)‖² exceeds the float range the density underflows and the
+    /// result is −∞. A NaN or infinite `x` gives NaN.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::<f64>::zeros(), Matrix2::identity())?;
+    /// let at_mode = mvn.log_prob(&Vector2::zeros());
+    /// assert!((at_mode + (2.0 * std::f64::consts::PI).ln()).abs() < 1e-15);
+    /// assert_eq!(mvn.log_prob(&Vector2::new(1e300, 0.0)), f64::NEG_INFINITY);
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn log_prob(&self, x: &SVector<T, D>) -> T {
+        if x.iter().any(|v| !v.is_finite_value()) {
+            return T::NAN;
+        }
         let whitened = solve_lower(&self.scale_tril, &(x - self.loc));
-        let half = T::from_f64_rounded(0.5);
-        -half * whitened.dot(&whitened) - self.log_det_scale_tril() - self.half_d_log_two_pi()
+        let half_squared_norm = T::from_f64_rounded(0.5) * whitened.dot(&whitened);
+        if !half_squared_norm.is_finite_value() {
+            return T::NEG_INFINITY; // the distance overflowed: the density underflows
+        }
+        -half_squared_norm - self.log_det_scale_tril() - self.half_d_log_two_pi()
     }
 
     /// The differential entropy H = ½·D·(1 + ln 2π) + Σᵢ ln Lᵢᵢ.

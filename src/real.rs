@@ -38,6 +38,10 @@ pub trait Real: RealField + Copy + Default + sealed::Sealed {
     const MIN_POSITIVE: Self;
     /// The largest finite number.
     const MAX: Self;
+    /// −∞.
+    const NEG_INFINITY: Self;
+    /// A quiet NaN.
+    const NAN: Self;
 
     /// Converts from `f64`, rounding to nearest (exact for `f64`).
     fn from_f64_rounded(value: f64) -> Self;
@@ -71,6 +75,8 @@ impl Real for f64 {
     const UNIT_ROUNDOFF: Self = f64::EPSILON / 2.0;
     const MIN_POSITIVE: Self = f64::MIN_POSITIVE;
     const MAX: Self = f64::MAX;
+    const NEG_INFINITY: Self = f64::NEG_INFINITY;
+    const NAN: Self = f64::NAN;
 
     fn from_f64_rounded(value: f64) -> Self {
         value
@@ -112,6 +118,8 @@ impl Real for f32 {
     const UNIT_ROUNDOFF: Self = f32::EPSILON / 2.0;
     const MIN_POSITIVE: Self = f32::MIN_POSITIVE;
     const MAX: Self = f32::MAX;
+    const NEG_INFINITY: Self = f32::NEG_INFINITY;
+    const NAN: Self = f32::NAN;
 
     fn from_f64_rounded(value: f64) -> Self {
         value as f32
