@@ -72,13 +72,18 @@ fn weighted_symmetric_part<T: Real, const D: usize>(
     SMatrix::from_fn(|row, col| {
         let (s_row, s_col) = (singular_values[row], singular_values[col]);
         let (direct, swapped) = (b[(row, col)], b[(col, row)]);
-        if s_row >= s_col {
+        // Weights first, then one weighted sum: no intermediate exceeds max(|Bₐᵦ|, |Bᵦₐ|), and
+        // on the diagonal the weights are exactly ½ and ½, so Yₐₐ = Bₐₐ bit for bit.
+        let (direct_weight, swapped_weight) = if s_row >= s_col {
             let ratio = s_col / s_row;
-            (ratio * direct + ratio * ratio * swapped) / (T::one() + ratio * ratio)
+            let inverse = T::one() / (T::one() + ratio * ratio);
+            (ratio * inverse, ratio * ratio * inverse)
         } else {
             let ratio = s_row / s_col;
-            (ratio * direct + swapped) / (ratio * ratio + T::one())
-        }
+            let inverse = T::one() / (ratio * ratio + T::one());
+            (ratio * inverse, inverse)
+        };
+        direct_weight * direct + swapped_weight * swapped
     })
 }
 

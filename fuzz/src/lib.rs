@@ -22,8 +22,22 @@ impl FuzzFloat for f64 {
     }
     fn specials() -> [Self; 16] {
         [
-            0.0, -0.0, 1.0, -1.0, 0.5, 2.0, f64::MIN_POSITIVE, 5e-324, -5e-324, f64::MAX,
-            -f64::MAX, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1e-300, 1e300,
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            2.0,
+            f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            f64::MAX,
+            -f64::MAX,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            1e-300,
+            1e300,
         ]
     }
 }
@@ -35,8 +49,22 @@ impl FuzzFloat for f32 {
     }
     fn specials() -> [Self; 16] {
         [
-            0.0, -0.0, 1.0, -1.0, 0.5, 2.0, f32::MIN_POSITIVE, 1e-45, -1e-45, f32::MAX,
-            -f32::MAX, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e-30, 1e30,
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            2.0,
+            f32::MIN_POSITIVE,
+            1e-45,
+            -1e-45,
+            f32::MAX,
+            -f32::MAX,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            1e-30,
+            1e30,
         ]
     }
 }
@@ -78,7 +106,9 @@ pub fn draw_vector<T: FuzzFloat, const D: usize>(u: &mut Unstructured) -> Result
 
 /// A lower-triangular matrix with a positive diagonal most of the time (so `new` mostly
 /// accepts), sometimes anything at all.
-pub fn draw_scale_tril<T: FuzzFloat, const D: usize>(u: &mut Unstructured) -> Result<SMatrix<T, D, D>> {
+pub fn draw_scale_tril<T: FuzzFloat, const D: usize>(
+    u: &mut Unstructured,
+) -> Result<SMatrix<T, D, D>> {
     let mut m = draw_matrix::<T, D>(u)?;
     if u.ratio(7, 8)? {
         for i in 0..D {
@@ -99,7 +129,9 @@ fn max_abs<T: Real, const D: usize>(m: &SMatrix<T, D, D>) -> T {
 /// factors are orthogonal and reconstruct the input to a few D·ε·‖A‖, singular values sorted and
 /// non-negative, and `LeftSvd` agrees with `Svd`.
 pub fn check_svd<T: FuzzFloat, const D: usize>(a: &SMatrix<T, D, D>) {
-    let first_bad = (0..D).flat_map(|c| (0..D).map(move |r| (r, c))).find(|&(r, c)| !a[(r, c)].is_finite_value());
+    let first_bad = (0..D)
+        .flat_map(|c| (0..D).map(move |r| (r, c)))
+        .find(|&(r, c)| !a[(r, c)].is_finite_value());
     let result = Svd::new(a);
     if let Some((row, col)) = first_bad {
         assert_eq!(result, Err(Error::NonFiniteMatrix { row, col }));
@@ -121,15 +153,31 @@ pub fn check_svd<T: FuzzFloat, const D: usize>(a: &SMatrix<T, D, D>) {
     let eps = T::EPSILON;
     let bound = T::from_count(8 * D) * eps;
     let identity = SMatrix::<T, D, D>::identity();
-    assert!(max_abs(&(svd.u.transpose() * svd.u - identity)) <= bound, "U not orthogonal");
-    assert!(max_abs(&(svd.v.transpose() * svd.v - identity)) <= bound, "V not orthogonal");
+    assert!(
+        max_abs(&(svd.u.transpose() * svd.u - identity)) <= bound,
+        "U not orthogonal: A = {a:?}"
+    );
+    assert!(
+        max_abs(&(svd.v.transpose() * svd.v - identity)) <= bound,
+        "V not orthogonal: A = {a:?}"
+    );
     let mut us = svd.u;
     for (mut column, &s) in us.column_iter_mut().zip(values.iter()) {
         column *= s;
     }
     let residual = max_abs(&(us * svd.v.transpose() - scaled));
     let norm = values.iter().fold(T::zero(), |m, &s| m.max(s));
-    assert!(residual <= bound * norm + T::from_count(D) * T::MIN_POSITIVE, "U·S·Vᵀ ≠ A");
+    // Singular values are returned unscaled: a subnormal one carries an absolute rounding error
+    // of up to half the smallest subnormal, which the scaled domain magnifies by 2^(−exponent).
+    let subnormal_rounding = (T::MIN_POSITIVE * T::EPSILON).scale_by_power_of_two(-exponent);
+    assert!(
+        residual <= bound * norm + T::from_count(D) * (T::MIN_POSITIVE + subnormal_rounding),
+        "U·S·Vᵀ ≠ A: residual {residual:?}, bound {:?}, A = {a:?}, S = {:?}, U = {:?}, V = {:?}",
+        bound * norm,
+        svd.singular_values,
+        svd.u,
+        svd.v
+    );
     for pair in svd.singular_values.as_slice().windows(2) {
         assert!(pair[0] >= pair[1], "singular values not sorted");
     }
@@ -147,7 +195,9 @@ pub struct VjpInput<T: Real, const D: usize> {
     pub exponent: i32,
 }
 
-pub fn draw_vjp_input<T: FuzzFloat, const D: usize>(u: &mut Unstructured) -> Result<VjpInput<T, D>> {
+pub fn draw_vjp_input<T: FuzzFloat, const D: usize>(
+    u: &mut Unstructured,
+) -> Result<VjpInput<T, D>> {
     let loc = draw_vector(u)?;
     let scale_tril = draw_scale_tril(u)?;
     let exponent = draw_exponent::<T>(u)?;
@@ -166,19 +216,28 @@ pub fn check_vjp<T: FuzzFloat, const D: usize>(input: &VjpInput<T, D>) {
     let Ok(mvn) = OmtMvn::new(input.loc, input.scale_tril) else {
         return;
     };
-    let samples: Vec<Sample<T, D>> = input.samples.iter().map(|(noise, _)| mvn.reparameterize(*noise)).collect();
+    let samples: Vec<Sample<T, D>> =
+        input.samples.iter().map(|(noise, _)| mvn.reparameterize(*noise)).collect();
     let grads: Vec<SVector<T, D>> = input.samples.iter().map(|(_, g)| *g).collect();
     let result = mvn.vjp(&samples, &grads);
     match &result {
         Ok(g) => {
-            assert!(g.loc.iter().chain(g.scale_tril.iter()).all(|x| x.is_finite_value()), "non-finite gradient");
+            assert!(
+                g.loc.iter().chain(g.scale_tril.iter()).all(|x| x.is_finite_value()),
+                "non-finite gradient"
+            );
             for i in 0..D {
                 for j in i + 1..D {
                     assert!(g.scale_tril[(i, j)] == T::zero(), "upper triangle not zero");
                 }
             }
         }
-        Err(Error::NonFiniteBatch | Error::IllConditioned | Error::Overflow | Error::SvdNotConverged { .. }) => {}
+        Err(
+            Error::NonFiniteBatch
+            | Error::IllConditioned
+            | Error::Overflow
+            | Error::SvdNotConverged { .. },
+        ) => {}
         Err(e) => panic!("unexpected error {e}"),
     }
     let mut accumulator = mvn.vjp_accumulator();
@@ -187,13 +246,19 @@ pub fn check_vjp<T: FuzzFloat, const D: usize>(input: &VjpInput<T, D>) {
     }
     assert_eq!(accumulator.finish(), result, "accumulator disagrees with vjp");
     let scaled = input.scale_tril.map(|x| x.scale_by_power_of_two(input.exponent));
-    let exact = scaled.iter().zip(input.scale_tril.iter()).all(|(s, x)| {
-        s.is_finite_value() && s.scale_by_power_of_two(-input.exponent) == *x
-    });
+    let exact = scaled
+        .iter()
+        .zip(input.scale_tril.iter())
+        .all(|(s, x)| s.is_finite_value() && s.scale_by_power_of_two(-input.exponent) == *x);
     if exact {
         let scaled_mvn = OmtMvn::new(input.loc, scaled).expect("exactly scaled L is still valid");
-        let scaled_samples: Vec<_> = samples.iter().map(|s| Sample { value: s.value, noise: s.noise }).collect();
-        assert_eq!(scaled_mvn.vjp(&scaled_samples, &grads), result, "not invariant under L → 2^k·L");
+        let scaled_samples: Vec<_> =
+            samples.iter().map(|s| Sample { value: s.value, noise: s.noise }).collect();
+        assert_eq!(
+            scaled_mvn.vjp(&scaled_samples, &grads),
+            result,
+            "not invariant under L → 2^k·L"
+        );
     }
     let reparam = mvn.reparam_vjp(&samples, &grads);
     match &reparam {
@@ -217,9 +282,15 @@ pub fn check_new_log_prob<T: FuzzFloat, const D: usize>(
     let mvn = match OmtMvn::new(loc, scale_tril) {
         Ok(mvn) => mvn,
         Err(Error::NonFiniteLoc { index }) => return assert!(!loc[index].is_finite_value()),
-        Err(Error::NonFiniteScaleTril { row, col }) => return assert!(!scale_tril[(row, col)].is_finite_value()),
-        Err(Error::NotLowerTriangular { row, col }) => return assert!(col > row && scale_tril[(row, col)] != T::zero()),
-        Err(Error::NonPositiveDiagonal { index }) => return assert!(scale_tril[(index, index)] <= T::zero()),
+        Err(Error::NonFiniteScaleTril { row, col }) => {
+            return assert!(!scale_tril[(row, col)].is_finite_value());
+        }
+        Err(Error::NotLowerTriangular { row, col }) => {
+            return assert!(col > row && scale_tril[(row, col)] != T::zero());
+        }
+        Err(Error::NonPositiveDiagonal { index }) => {
+            return assert!(scale_tril[(index, index)] <= T::zero());
+        }
         Err(e) => panic!("unexpected error {e}"),
     };
     let entropy = mvn.entropy();
@@ -232,9 +303,16 @@ pub fn check_new_log_prob<T: FuzzFloat, const D: usize>(
     let bound = T::MAX / T::from_count(4 * D + 4);
     let magnitude = max_abs(&scale_tril) * noise.iter().fold(T::zero(), |m, v| m.max(v.abs()));
     let loc_max = loc.iter().fold(T::zero(), |m, v| m.max(v.abs()));
-    if noise.iter().all(|v| v.is_finite_value()) && max_abs(&scale_tril) < bound && magnitude < bound && loc_max < bound {
+    if noise.iter().all(|v| v.is_finite_value())
+        && max_abs(&scale_tril) < bound
+        && magnitude < bound
+        && loc_max < bound
+    {
         let sample = mvn.reparameterize(noise);
-        assert!(sample.value.iter().all(|v| v.is_finite_value()), "reparameterize overflowed below the bound");
+        assert!(
+            sample.value.iter().all(|v| v.is_finite_value()),
+            "reparameterize overflowed below the bound"
+        );
     }
 }
 
