@@ -25,9 +25,8 @@
 //! brings its largest entry into [½, 1), which is exact, so results are bit-identical for every
 //! power-of-two c and nothing over- or underflows for entries anywhere in the float range.
 
-use crate::linalg::LeftSvd;
 use crate::linalg::dot;
-use crate::linalg::svd::largest_exponent;
+use crate::linalg::svd::{decompose_in_place, largest_exponent};
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
 
@@ -44,47 +43,65 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     if outer_sum.iter().any(|x| !x.is_finite_value()) {
         return Err(Error::NonFiniteBatch);
     }
+    // Five D×D buffers in all, reused as they fall out of use: this is what keeps vjp::<f32, 8>
+    // within 4 KiB of stack on a Cortex-M.
     let exponent = largest_exponent(scale_tril);
-    let scaled = scale_tril.map(|x| x.scale_by_power_of_two(-exponent));
-    let svd = LeftSvd::new(&scaled)?;
-    let singular_values = svd.singular_values;
+    let mut lower = scale_tril.map(|x| x.scale_by_power_of_two(-exponent));
+    let mut u = lower;
+    let (singular_values, _) = decompose_in_place(&mut u, None)?;
     // The scaled L has its largest entry in [½, 1); below this threshold s² has lost bits.
     let smallest_trusted = (T::MIN_POSITIVE / T::EPSILON).libm_sqrt();
     if singular_values.iter().any(|&s| s < smallest_trusted) {
         return Err(Error::IllConditioned);
     }
-    let right = right_singular_vectors(&scaled, &svd.u, &singular_values);
-    let b = (outer_sum * right).tr_mul(&svd.u);
-    let y = weighted_symmetric_part(&b, &singular_values);
-    let gradient = lower_product_transposed(&(svd.u * y), &right);
+    let mut right = SMatrix::<T, D, D>::zeros();
+    right_singular_vectors(&lower, &u, &singular_values, &mut right);
+    let mut product = SMatrix::<T, D, D>::zeros();
+    outer_sum.mul_to(&right, &mut product); // A·W
+    let mut y = SMatrix::<T, D, D>::zeros();
+    product.tr_mul_to(&u, &mut y); // B = Wᵀ·Aᵀ·U, weighted into Y in place
+    weight_in_place(&mut y, &singular_values);
+    u.mul_to(&y, &mut product); // U·Y
+    lower_product_transposed(&product, &right, &mut lower);
+    let gradient = lower;
     if gradient.iter().any(|x| !x.is_finite_value()) {
         return Err(Error::Overflow);
     }
     Ok(gradient)
 }
 
-/// Yₐᵦ = (sₐ·sᵦ·Bₐᵦ + sᵦ²·Bᵦₐ) / (sₐ² + sᵦ²), evaluated with the ratio of the smaller to the
-/// larger singular value so that no square under- or overflows.
-fn weighted_symmetric_part<T: Real, const D: usize>(
-    b: &SMatrix<T, D, D>,
+/// B → Y in place, Yₐᵦ = (sₐ·sᵦ·Bₐᵦ + sᵦ²·Bᵦₐ) / (sₐ² + sᵦ²), each pair (a, b), (b, a)
+/// from the same two entries of B.
+fn weight_in_place<T: Real, const D: usize>(
+    b: &mut SMatrix<T, D, D>,
     singular_values: &SVector<T, D>,
-) -> SMatrix<T, D, D> {
-    SMatrix::from_fn(|row, col| {
-        let (s_row, s_col) = (singular_values[row], singular_values[col]);
-        let (direct, swapped) = (b[(row, col)], b[(col, row)]);
-        // Weights first, then one weighted sum: no intermediate exceeds max(|Bₐᵦ|, |Bᵦₐ|), and
-        // on the diagonal the weights are exactly ½ and ½, so Yₐₐ = Bₐₐ bit for bit.
-        let (direct_weight, swapped_weight) = if s_row >= s_col {
-            let ratio = s_col / s_row;
-            let inverse = T::one() / (T::one() + ratio * ratio);
-            (ratio * inverse, ratio * ratio * inverse)
-        } else {
-            let ratio = s_row / s_col;
-            let inverse = T::one() / (ratio * ratio + T::one());
-            (ratio * inverse, inverse)
-        };
-        direct_weight * direct + swapped_weight * swapped
-    })
+) {
+    for row in 0..D {
+        for col in row..D {
+            let (upper, lower) = (b[(row, col)], b[(col, row)]);
+            let (s_row, s_col) = (singular_values[row], singular_values[col]);
+            let (direct, swapped) = weights(s_row, s_col);
+            let (direct_t, swapped_t) = weights(s_col, s_row);
+            b[(row, col)] = direct * upper + swapped * lower;
+            b[(col, row)] = direct_t * lower + swapped_t * upper;
+        }
+    }
+}
+
+/// The weights (sₐ·sᵦ, sᵦ²) / (sₐ² + sᵦ²), through the ratio of the smaller to the larger
+/// singular value, so that no square under- or overflows. Each lies in [0, 1] and they sum to at
+/// most 1.21, so the weighted sum never exceeds its inputs by more; for sₐ = sᵦ both are
+/// exactly ½, which makes Yₐₐ = Bₐₐ bit for bit.
+fn weights<T: Real>(s_row: T, s_col: T) -> (T, T) {
+    if s_row >= s_col {
+        let ratio = s_col / s_row;
+        let inverse = T::one() / (T::one() + ratio * ratio);
+        (ratio * inverse, ratio * ratio * inverse)
+    } else {
+        let ratio = s_row / s_col;
+        let inverse = T::one() / (ratio * ratio + T::one());
+        (ratio * inverse, inverse)
+    }
 }
 
 /// W = Lᵀ·U·S⁻¹ (from L = U·S·Wᵀ), using that L is lower-triangular: column j of W holds
@@ -93,8 +110,8 @@ fn right_singular_vectors<T: Real, const D: usize>(
     lower: &SMatrix<T, D, D>,
     u: &SMatrix<T, D, D>,
     singular_values: &SVector<T, D>,
-) -> SMatrix<T, D, D> {
-    let mut right = SMatrix::<T, D, D>::zeros();
+    right: &mut SMatrix<T, D, D>,
+) {
     for ((right_column, u_column), &s) in
         right.data.0.iter_mut().zip(u.data.0.iter()).zip(singular_values.iter())
     {
@@ -107,16 +124,16 @@ fn right_singular_vectors<T: Real, const D: usize>(
             *entry = dot(l_tail, u_tail) / s;
         }
     }
-    right
 }
 
-/// tril(P·Qᵀ), only the lower triangle computed: column j is Σ_k Q[j, k]·P[j.., k], an axpy
-/// over contiguous column tails, D³/2 multiply-adds in all.
+/// tril(P·Qᵀ) into `product`, only the lower triangle computed: column j is
+/// Σ_k Q[j, k]·P[j.., k], an axpy over contiguous column tails, D³/2 multiply-adds in all.
 fn lower_product_transposed<T: Real, const D: usize>(
     left: &SMatrix<T, D, D>,
     right: &SMatrix<T, D, D>,
-) -> SMatrix<T, D, D> {
-    let mut product = SMatrix::<T, D, D>::zeros();
+    product: &mut SMatrix<T, D, D>,
+) {
+    product.fill(T::zero());
     for (j, product_column) in product.data.0.iter_mut().enumerate() {
         let Some(target) = product_column.get_mut(j..) else {
             continue;
@@ -130,5 +147,4 @@ fn lower_product_transposed<T: Real, const D: usize>(
             }
         }
     }
-    product
 }

@@ -93,7 +93,8 @@ impl<T: Real, const D: usize> Svd<T, D> {
     /// (possible only for entries within a factor D of `T::MAX`).
     pub fn new(matrix: &SMatrix<T, D, D>) -> Result<Self, Error> {
         let mut v = SMatrix::<T, D, D>::identity();
-        let (u, singular_values, sweeps) = decompose::<T, D, true>(matrix, &mut v)?;
+        let mut u = *matrix;
+        let (singular_values, sweeps) = decompose_in_place(&mut u, Some(&mut v))?;
         Ok(Svd { u, singular_values, v, sweeps })
     }
 
@@ -113,22 +114,24 @@ impl<T: Real, const D: usize> LeftSvd<T, D> {
     /// # Errors
     /// As [`Svd::new`].
     pub fn new(matrix: &SMatrix<T, D, D>) -> Result<Self, Error> {
-        let mut unused = SMatrix::<T, D, D>::zeros();
-        let (u, singular_values, sweeps) = decompose::<T, D, false>(matrix, &mut unused)?;
+        let mut u = *matrix;
+        let (singular_values, sweeps) = decompose_in_place(&mut u, None)?;
         Ok(LeftSvd { u, singular_values, sweeps })
     }
 }
 
-/// Scales, rotates to convergence, normalizes, completes and sorts. With `ACCUMULATE` the
-/// rotations are also applied to `v` (which must come in as the identity).
-fn decompose<T: Real, const D: usize, const ACCUMULATE: bool>(
-    matrix: &SMatrix<T, D, D>,
-    v: &mut SMatrix<T, D, D>,
-) -> Result<(SMatrix<T, D, D>, SVector<T, D>, usize), Error> {
-    check_finite(matrix)?;
-    let exponent = largest_exponent(matrix);
-    let mut work = matrix.map(|x| x.scale_by_power_of_two(-exponent));
-    let sweeps = rotate_to_convergence::<T, D, ACCUMULATE>(&mut work, v)?;
+/// Overwrites `work` (the matrix A) with U and returns the singular values and the number of
+/// sweeps: scales, rotates to convergence, normalizes, completes and sorts. With `v` the
+/// rotations are also applied to it (it must come in as the identity). Working in place keeps
+/// the stack small, which matters on a 16 KiB Cortex-M0.
+pub(crate) fn decompose_in_place<T: Real, const D: usize>(
+    work: &mut SMatrix<T, D, D>,
+    mut v: Option<&mut SMatrix<T, D, D>>,
+) -> Result<(SVector<T, D>, usize), Error> {
+    check_finite(work)?;
+    let exponent = largest_exponent(work);
+    work.apply(|x| *x = x.scale_by_power_of_two(-exponent));
+    let sweeps = rotate_to_convergence(work, v.as_deref_mut())?;
     let mut norms = SVector::<T, D>::zeros();
     let mut negligible = [false; D];
     let tiny_square = negligible_square::<T>();
@@ -144,13 +147,13 @@ fn decompose<T: Real, const D: usize, const ACCUMULATE: bool>(
             column /= *norm;
         }
     }
-    complete_basis(&mut work, &negligible);
-    sort_decreasing::<T, D, ACCUMULATE>(&mut work, &mut norms, v);
+    complete_basis(work, &negligible);
+    sort_decreasing(work, &mut norms, v);
     let singular_values = norms.map(|s| s.scale_by_power_of_two(exponent));
     if singular_values.iter().any(|s| !s.is_finite_value()) {
         return Err(Error::Overflow);
     }
-    Ok((work, singular_values, sweeps))
+    Ok((singular_values, sweeps))
 }
 
 /// Squared column norms below this have lost bits to underflow (2⁻¹⁰²²/ε in `f64`).
@@ -173,9 +176,9 @@ pub(crate) fn largest_exponent<T: Real, const D: usize>(matrix: &SMatrix<T, D, D
 }
 
 /// Runs Jacobi sweeps until no pair of columns needs a rotation; returns the number of sweeps.
-fn rotate_to_convergence<T: Real, const D: usize, const ACCUMULATE: bool>(
+fn rotate_to_convergence<T: Real, const D: usize>(
     work: &mut SMatrix<T, D, D>,
-    v: &mut SMatrix<T, D, D>,
+    mut v: Option<&mut SMatrix<T, D, D>>,
 ) -> Result<usize, Error> {
     let tolerance = T::EPSILON * T::from_count(D).libm_sqrt();
     let thresholds = Thresholds {
@@ -192,9 +195,9 @@ fn rotate_to_convergence<T: Real, const D: usize, const ACCUMULATE: bool>(
         let mut rotated = false;
         for round in 0..rounds {
             let round = RoundRobin::<D>::round(round);
-            rotated |= rotate_round::<T, D, ACCUMULATE>(work, v, &mut state, &round, &thresholds);
+            rotated |= rotate_round(work, v.as_deref_mut(), &mut state, &round, &thresholds);
         }
-        state.apply_scales::<ACCUMULATE>(work, v);
+        state.apply_scales(work, v.as_deref_mut());
         if !rotated {
             return Ok(sweep);
         }
@@ -237,15 +240,11 @@ impl<T: Real, const D: usize> SweepState<T, D> {
     }
 
     /// aⱼ = dⱼ·xⱼ stored back into the columns (of V too), scales reset to one.
-    fn apply_scales<const ACCUMULATE: bool>(
-        &mut self,
-        work: &mut SMatrix<T, D, D>,
-        v: &mut SMatrix<T, D, D>,
-    ) {
+    fn apply_scales(&mut self, work: &mut SMatrix<T, D, D>, mut v: Option<&mut SMatrix<T, D, D>>) {
         for (j, scale) in self.scales.iter().enumerate() {
             if *scale != T::one() {
                 work.column_mut(j).scale_mut(*scale);
-                if ACCUMULATE {
+                if let Some(v) = v.as_deref_mut() {
                     v.column_mut(j).scale_mut(*scale);
                 }
             }
@@ -304,9 +303,9 @@ struct Thresholds<T> {
 /// rotation angles, then all rotations) are independent across pairs, which lets the processor
 /// overlap the divisions and square roots of different pairs instead of waiting on each in turn.
 /// Returns whether any pair was rotated.
-fn rotate_round<T: Real, const D: usize, const ACCUMULATE: bool>(
+fn rotate_round<T: Real, const D: usize>(
     work: &mut SMatrix<T, D, D>,
-    v: &mut SMatrix<T, D, D>,
+    mut v: Option<&mut SMatrix<T, D, D>>,
     state: &mut SweepState<T, D>,
     round: &RoundRobin<D>,
     thresholds: &Thresholds<T>,
@@ -343,7 +342,7 @@ fn rotate_round<T: Real, const D: usize, const ACCUMULATE: bool>(
         };
         let coefficients = (t * (dq * dp_inverse), t * (dp * dq_inverse));
         shear_columns(work, p, q, coefficients);
-        if ACCUMULATE {
+        if let Some(v) = v.as_deref_mut() {
             shear_columns(v, p, q, coefficients);
         }
         let secant = (T::one() + t * t).libm_sqrt();
@@ -483,10 +482,10 @@ fn complete_basis<T: Real, const D: usize>(u: &mut SMatrix<T, D, D>, negligible:
 }
 
 /// Selection sort of the singular values, decreasing, permuting the columns of U (and V) alike.
-fn sort_decreasing<T: Real, const D: usize, const ACCUMULATE: bool>(
+fn sort_decreasing<T: Real, const D: usize>(
     u: &mut SMatrix<T, D, D>,
     values: &mut SVector<T, D>,
-    v: &mut SMatrix<T, D, D>,
+    mut v: Option<&mut SMatrix<T, D, D>>,
 ) {
     for i in 0..D {
         let mut largest = i;
@@ -498,7 +497,7 @@ fn sort_decreasing<T: Real, const D: usize, const ACCUMULATE: bool>(
         if largest != i {
             values.swap_rows(i, largest);
             u.swap_columns(i, largest);
-            if ACCUMULATE {
+            if let Some(v) = v.as_deref_mut() {
                 v.swap_columns(i, largest);
             }
         }
