@@ -108,11 +108,28 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     }
 
     /// The location μ.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::new(1.0, 2.0), Matrix2::new(2.0, 0.0, 1.0, 1.0))?;
+    /// assert_eq!(mvn.loc(), &Vector2::new(1.0, 2.0));
+    /// assert_eq!(mvn.mean(), *mvn.loc());
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn loc(&self) -> &SVector<T, D> {
         &self.loc
     }
 
     /// The lower Cholesky factor L of the covariance.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::new(1.0, 2.0), Matrix2::new(2.0, 0.0, 1.0, 1.0))?;
+    /// assert_eq!(mvn.scale_tril()[(1, 0)], 1.0);
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn scale_tril(&self) -> &SMatrix<T, D, D> {
         &self.scale_tril
     }
@@ -123,6 +140,14 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     }
 
     /// The covariance Σ = L·Lᵀ.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::new(1.0, 2.0), Matrix2::new(2.0, 0.0, 1.0, 1.0))?;
+    /// assert_eq!(mvn.covariance(), Matrix2::new(4.0, 2.0, 2.0, 2.0));
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn covariance(&self) -> SMatrix<T, D, D> {
         self.scale_tril * self.scale_tril.transpose()
     }
@@ -131,6 +156,15 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// general inverse is formed); exactly symmetric.
     ///
     /// Its accuracy degrades like κ(L)²·u, as the precision matrix itself does.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::new(1.0, 2.0), Matrix2::new(2.0, 0.0, 1.0, 1.0))?;
+    /// let identity = mvn.covariance() * mvn.precision();
+    /// assert!((identity - Matrix2::identity()).abs().max() < 1e-15);
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn precision(&self) -> SMatrix<T, D, D> {
         let mut inverse = SMatrix::<T, D, D>::zeros();
         for (k, mut column) in inverse.column_iter_mut().enumerate() {
@@ -167,6 +201,15 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     }
 
     /// The differential entropy H = ½·D·(1 + ln 2π) + Σᵢ ln Lᵢᵢ.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::new(1.0, 2.0), Matrix2::new(2.0, 0.0, 1.0, 1.0))?;
+    /// let expected = 1.0 + (2.0 * std::f64::consts::PI).ln() + 2.0f64.ln();
+    /// assert!((mvn.entropy() - expected).abs() < 1e-15);
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn entropy(&self) -> T {
         T::from_f64_rounded(0.5) * T::from_count(D)
             + self.half_d_log_two_pi()
@@ -174,12 +217,30 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     }
 
     /// ∂H/∂scale_tril = diag(1/Lᵢᵢ) (the entropy does not depend on `loc`).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::new(1.0, 2.0), Matrix2::new(2.0, 0.0, 1.0, 1.0))?;
+    /// assert_eq!(mvn.entropy_grad_scale_tril(), Matrix2::new(0.5, 0.0, 0.0, 1.0));
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn entropy_grad_scale_tril(&self) -> SMatrix<T, D, D> {
         SMatrix::from_diagonal(&self.scale_tril.diagonal().map(|d| T::one() / d))
     }
 
     /// The gradients of [`log_prob`](Self::log_prob) at `x` with respect to x, `loc` and
     /// `scale_tril` (see [`LogProbGrads`]).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::new(1.0, 2.0), Matrix2::new(2.0, 0.0, 1.0, 1.0))?;
+    /// let at_mean = mvn.log_prob_grads(mvn.loc());
+    /// assert_eq!(at_mean.x, Vector2::zeros()); // the mode
+    /// assert_eq!(at_mean.scale_tril, -mvn.entropy_grad_scale_tril());
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn log_prob_grads(&self, x: &SVector<T, D>) -> LogProbGrads<T, D> {
         let whitened = solve_lower(&self.scale_tril, &(x - self.loc));
         let pulled_back = solve_lower_transpose(&self.scale_tril, &whitened);
@@ -189,16 +250,46 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     }
 
     /// The sample x = μ + L·ε for given standard normal noise ε.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::new(1.0, 2.0), Matrix2::new(2.0, 0.0, 1.0, 1.0))?;
+    /// let sample = mvn.reparameterize(Vector2::new(1.0, -1.0));
+    /// assert_eq!(sample.value, Vector2::new(3.0, 2.0));
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn reparameterize(&self, noise: SVector<T, D>) -> Sample<T, D> {
         Sample { value: self.loc + self.scale_tril * noise, noise }
     }
 
     /// Draws one reparameterized sample; the noise comes from [`crate::normal`].
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, rand_core::SeedableRng, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::<f32>::zeros(), Matrix2::identity())?;
+    /// let mut rng = rand_pcg::Pcg32::seed_from_u64(11);
+    /// let first = mvn.rsample(&mut rng);
+    /// let again = mvn.rsample(&mut rand_pcg::Pcg32::seed_from_u64(11));
+    /// assert_eq!(first, again); // same seed, same bits
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn rsample<R: Rng + ?Sized>(&self, rng: &mut R) -> Sample<T, D> {
         self.reparameterize(standard_normal_vector(rng))
     }
 
     /// Fills `out` with independent samples, in order.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, rand_core::SeedableRng, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::<f64>::zeros(), Matrix2::identity())?;
+    /// let mut out = [mvn.reparameterize(Vector2::zeros()); 32];
+    /// mvn.rsample_into(&mut rand_pcg::Pcg64Mcg::seed_from_u64(1), &mut out);
+    /// assert!(out.iter().all(|s| s.value == s.noise));
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn rsample_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [Sample<T, D>]) {
         for sample in out {
             *sample = self.rsample(rng);

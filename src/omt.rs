@@ -17,8 +17,9 @@
 //! this one like κ(L). For D = 1 it reduces to A exactly.
 //!
 //! # Cost
-//! One [`LeftSvd`] of L plus four D×D products and one half product: about 4.5·D³
-//! multiply-adds after the Jacobi sweeps.
+//! One Jacobi SVD of L (as [`LeftSvd`](crate::linalg::LeftSvd), in place), then W = Lᵀ·U·S⁻¹
+//! over the triangle (D³/2 multiply-adds), A·W and (A·W)ᵀ·U (D³ each), U·Y (D³) and the lower
+//! triangle of (U·Y)·Wᵀ (D³/2): 4·D³ multiply-adds after the sweeps, in five D×D buffers.
 //!
 //! # Scale
 //! The gradient is exactly invariant under L → c·L. L is first multiplied by the power of two that
@@ -26,7 +27,7 @@
 //! power-of-two c and nothing over- or underflows for entries anywhere in the float range.
 
 use crate::linalg::dot;
-use crate::linalg::svd::{decompose_in_place, largest_exponent};
+use crate::linalg::svd::{MAX_SWEEPS, decompose_in_place, largest_exponent};
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
 
@@ -48,7 +49,7 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     let exponent = largest_exponent(scale_tril);
     let mut lower = scale_tril.map(|x| x.scale_by_power_of_two(-exponent));
     let mut u = lower;
-    let (singular_values, _) = decompose_in_place(&mut u, None)?;
+    let (singular_values, _) = decompose_in_place(&mut u, None, MAX_SWEEPS)?;
     // The scaled L has its largest entry in [½, 1); below this threshold s² has lost bits.
     let smallest_trusted = (T::MIN_POSITIVE / T::EPSILON).libm_sqrt();
     if singular_values.iter().any(|&s| s < smallest_trusted) {

@@ -193,6 +193,16 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// # Errors
     /// [`Error::LengthMismatch`] if the slices differ in length, [`Error::NonFiniteBatch`] if a
     /// noise or gradient entry is not finite.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::zeros(), Matrix2::new(1.0, 0.0, 0.5, 1.0))?;
+    /// let sample = mvn.reparameterize(Vector2::new(2.0, 3.0));
+    /// let grads = mvn.reparam_vjp(&[sample], &[Vector2::new(1.0, 1.0)])?;
+    /// assert_eq!(grads.scale_tril, Matrix2::new(2.0, 0.0, 2.0, 3.0)); // tril(g·εᵀ)
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn reparam_vjp(
         &self,
         samples: &[Sample<T, D>],
@@ -227,6 +237,20 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     }
 
     /// A streaming OMT backward pass for this distribution: O(D²) memory for any batch size.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::zeros(), Matrix2::new(1.0, 0.0, 0.5, 1.0))?;
+    /// let samples = [Vector2::new(0.3, -1.0), Vector2::new(1.2, 0.4)].map(|e| mvn.reparameterize(e));
+    /// let grad_values = samples.map(|s| s.value);
+    /// let mut accumulator = mvn.vjp_accumulator();
+    /// for (sample, grad_value) in samples.iter().zip(&grad_values) {
+    ///     accumulator.push(sample, grad_value);
+    /// }
+    /// assert_eq!(accumulator.finish()?, mvn.vjp(&samples, &grad_values)?);
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn vjp_accumulator(&self) -> VjpAccumulator<T, D> {
         VjpAccumulator {
             scale_tril: *self.scale_tril(),

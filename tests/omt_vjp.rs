@@ -457,6 +457,12 @@ fn finite_or_typed_error<T: Real, const D: usize>(scale_tril: SMatrix<T, D, D>) 
 
 #[test]
 fn absurdly_conditioned_scale_tril_gives_finite_gradients_or_a_typed_error() {
+    // The example: squared singular values underflow even after scaling.
+    let absurd =
+        OmtMvn::new(Vector3::zeros(), Matrix3::from_diagonal(&Vector3::new(1e-308, 1e-200, 1e-10)))
+            .unwrap();
+    let (samples, grads) = batch(&absurd, 4, 42, |_| Vector3::repeat(1.0));
+    assert_eq!(absurd.vjp(&samples, &grads), Err(Error::IllConditioned));
     finite_or_typed_error::<f64, 3>(Matrix3::from_diagonal(&Vector3::new(1e-308, 1e-200, 1e-10)));
     finite_or_typed_error::<f64, 3>(Matrix3::from_diagonal(&Vector3::new(5e-324, 1.0, 1e300)));
     finite_or_typed_error::<f64, 3>(Matrix3::new(

@@ -157,3 +157,14 @@ fn sweep_bound_is_generous_for_hard_inputs() {
     check_decomposition(&kahan);
     check_decomposition(&kahan.transpose());
 }
+
+#[test]
+fn a_sweep_bound_too_small_to_converge_is_a_typed_error() {
+    let mut rng = Pcg64Mcg::seed_from_u64(9);
+    let a = random_matrix::<f64, 8>(&mut rng);
+    assert_eq!(Svd::with_max_sweeps(&a, 2), Err(Error::SvdNotConverged { sweeps: 2 }));
+    assert_eq!(LeftSvd::with_max_sweeps(&a, 0), Err(Error::SvdNotConverged { sweeps: 0 }));
+    let converged = Svd::with_max_sweeps(&a, 40).unwrap();
+    assert!(converged.sweeps <= 12, "{} sweeps", converged.sweeps);
+    assert_eq!(Svd::new(&a).unwrap(), converged);
+}

@@ -92,13 +92,38 @@ impl<T: Real, const D: usize> Svd<T, D> {
     /// [`MAX_SWEEPS`] sweeps, [`Error::Overflow`] when a singular value exceeds the float range
     /// (possible only for entries within a factor D of `T::MAX`).
     pub fn new(matrix: &SMatrix<T, D, D>) -> Result<Self, Error> {
+        Self::with_max_sweeps(matrix, MAX_SWEEPS)
+    }
+
+    /// Decomposes `matrix` with at most `max_sweeps` sweeps (a hard bound on the running time,
+    /// about D³/2·6 multiply-adds per sweep, for real-time loops).
+    ///
+    /// # Errors
+    /// As [`Svd::new`], with [`Error::SvdNotConverged`] past `max_sweeps`.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{linalg::Svd, nalgebra::Matrix3, Error};
+    /// let a = Matrix3::new(4.0, 1.0, 0.0, 2.0, 3.0, 1.0, 1.0, -1.0, 0.5);
+    /// assert_eq!(Svd::with_max_sweeps(&a, 1), Err(Error::SvdNotConverged { sweeps: 1 }));
+    /// assert!(Svd::with_max_sweeps(&a, 20).is_ok());
+    /// ```
+    pub fn with_max_sweeps(matrix: &SMatrix<T, D, D>, max_sweeps: usize) -> Result<Self, Error> {
         let mut v = SMatrix::<T, D, D>::identity();
         let mut u = *matrix;
-        let (singular_values, sweeps) = decompose_in_place(&mut u, Some(&mut v))?;
+        let (singular_values, sweeps) = decompose_in_place(&mut u, Some(&mut v), max_sweeps)?;
         Ok(Svd { u, singular_values, v, sweeps })
     }
 
     /// U·diag(s)·Vᵀ: the matrix this decomposition came from, up to rounding.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{linalg::Svd, nalgebra::Matrix2};
+    /// let a = Matrix2::new(1.0, 2.0, 3.0, 4.0);
+    /// assert!((Svd::new(&a)?.recompose() - a).abs().max() < 1e-15);
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn recompose(&self) -> SMatrix<T, D, D> {
         let mut scaled_u = self.u;
         for (mut column, &s) in scaled_u.column_iter_mut().zip(self.singular_values.iter()) {
@@ -114,8 +139,16 @@ impl<T: Real, const D: usize> LeftSvd<T, D> {
     /// # Errors
     /// As [`Svd::new`].
     pub fn new(matrix: &SMatrix<T, D, D>) -> Result<Self, Error> {
+        Self::with_max_sweeps(matrix, MAX_SWEEPS)
+    }
+
+    /// As [`new`](Self::new) with at most `max_sweeps` sweeps (see [`Svd::with_max_sweeps`]).
+    ///
+    /// # Errors
+    /// As [`Svd::with_max_sweeps`].
+    pub fn with_max_sweeps(matrix: &SMatrix<T, D, D>, max_sweeps: usize) -> Result<Self, Error> {
         let mut u = *matrix;
-        let (singular_values, sweeps) = decompose_in_place(&mut u, None)?;
+        let (singular_values, sweeps) = decompose_in_place(&mut u, None, max_sweeps)?;
         Ok(LeftSvd { u, singular_values, sweeps })
     }
 }
@@ -127,11 +160,12 @@ impl<T: Real, const D: usize> LeftSvd<T, D> {
 pub(crate) fn decompose_in_place<T: Real, const D: usize>(
     work: &mut SMatrix<T, D, D>,
     mut v: Option<&mut SMatrix<T, D, D>>,
+    max_sweeps: usize,
 ) -> Result<(SVector<T, D>, usize), Error> {
     check_finite(work)?;
     let exponent = largest_exponent(work);
     work.apply(|x| *x = x.scale_by_power_of_two(-exponent));
-    let sweeps = rotate_to_convergence(work, v.as_deref_mut())?;
+    let sweeps = rotate_to_convergence(work, v.as_deref_mut(), max_sweeps)?;
     let mut norms = SVector::<T, D>::zeros();
     let mut negligible = [false; D];
     let tiny_square = negligible_square::<T>();
@@ -179,6 +213,7 @@ pub(crate) fn largest_exponent<T: Real, const D: usize>(matrix: &SMatrix<T, D, D
 fn rotate_to_convergence<T: Real, const D: usize>(
     work: &mut SMatrix<T, D, D>,
     mut v: Option<&mut SMatrix<T, D, D>>,
+    max_sweeps: usize,
 ) -> Result<usize, Error> {
     let tolerance = T::EPSILON * T::from_count(D).libm_sqrt();
     let thresholds = Thresholds {
@@ -190,7 +225,7 @@ fn rotate_to_convergence<T: Real, const D: usize>(
     };
     let rounds = D.saturating_sub(1) + D % 2;
     let mut state = SweepState::<T, D>::new();
-    for sweep in 1..=MAX_SWEEPS {
+    for sweep in 1..=max_sweeps {
         state.start_sweep(work);
         let mut rotated = false;
         for round in 0..rounds {
@@ -202,7 +237,7 @@ fn rotate_to_convergence<T: Real, const D: usize>(
             return Ok(sweep);
         }
     }
-    Err(Error::SvdNotConverged { sweeps: MAX_SWEEPS })
+    Err(Error::SvdNotConverged { sweeps: max_sweeps })
 }
 
 /// What a sweep keeps beside the stored columns xⱼ: the actual column is aⱼ = dⱼ·xⱼ.
