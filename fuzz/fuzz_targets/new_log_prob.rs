@@ -3,7 +3,7 @@
 
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
-use omt_mvn_fuzz::{FuzzFloat, check_new_log_prob, draw_scale_tril, draw_vector, for_fuzzed_dim};
+use omt_mvn_fuzz::{FuzzFloat, check_new_log_prob, draw_scale_tril, draw_vector};
 
 fn run<T: FuzzFloat, const D: usize>(u: &mut Unstructured) -> arbitrary::Result<()> {
     let loc = draw_vector::<T, D>(u)?;
@@ -14,13 +14,4 @@ fn run<T: FuzzFloat, const D: usize>(u: &mut Unstructured) -> arbitrary::Result<
     Ok(())
 }
 
-fuzz_target!(|data: &[u8]| {
-    let mut u = Unstructured::new(data);
-    let Ok(selector) = u.arbitrary::<u8>() else { return };
-    macro_rules! dim {
-        ($d:literal) => {
-            if selector & 0x80 == 0 { run::<f64, $d>(&mut u) } else { run::<f32, $d>(&mut u) }
-        };
-    }
-    let _ = for_fuzzed_dim!(selector, dim);
-});
+fuzz_target!(|data: &[u8]| omt_mvn_fuzz::fuzz_every_dimension!(data, run));

@@ -3,7 +3,7 @@
 
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
-use omt_mvn_fuzz::{FuzzFloat, check_svd, draw_exponent, draw_matrix, for_fuzzed_dim};
+use omt_mvn_fuzz::{FuzzFloat, check_svd, draw_exponent, draw_matrix};
 
 fn run<T: FuzzFloat, const D: usize>(u: &mut Unstructured) -> arbitrary::Result<()> {
     let matrix = draw_matrix::<T, D>(u)?;
@@ -13,13 +13,4 @@ fn run<T: FuzzFloat, const D: usize>(u: &mut Unstructured) -> arbitrary::Result<
     Ok(())
 }
 
-fuzz_target!(|data: &[u8]| {
-    let mut u = Unstructured::new(data);
-    let Ok(selector) = u.arbitrary::<u8>() else { return };
-    macro_rules! dim {
-        ($d:literal) => {
-            if selector & 0x80 == 0 { run::<f64, $d>(&mut u) } else { run::<f32, $d>(&mut u) }
-        };
-    }
-    let _ = for_fuzzed_dim!(selector, dim);
-});
+fuzz_target!(|data: &[u8]| omt_mvn_fuzz::fuzz_every_dimension!(data, run));

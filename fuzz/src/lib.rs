@@ -316,19 +316,27 @@ pub fn check_new_log_prob<T: FuzzFloat, const D: usize>(
     }
 }
 
-/// Calls `$check::<$t, D>(...)` for D chosen by `$selector` among the fuzzed dimensions.
+/// The body of every fuzz target: the first byte picks the dimension (low three bits) and the
+/// float type (high bit); `$run::<T, D>(&mut Unstructured)` decodes the rest and checks.
 #[macro_export]
-macro_rules! for_fuzzed_dim {
-    ($selector:expr, $body:ident) => {
-        match $selector % 8 {
-            0 => $body!(1),
-            1 => $body!(2),
-            2 => $body!(3),
-            3 => $body!(4),
-            4 => $body!(5),
-            5 => $body!(8),
-            6 => $body!(12),
-            _ => $body!(16),
+macro_rules! fuzz_every_dimension {
+    ($data:expr, $run:ident) => {{
+        let mut u = arbitrary::Unstructured::new($data);
+        let Ok(selector) = u.arbitrary::<u8>() else { return };
+        macro_rules! dim {
+            ($d:literal) => {
+                if selector & 0x80 == 0 { $run::<f64, $d>(&mut u) } else { $run::<f32, $d>(&mut u) }
+            };
         }
-    };
+        let _ = match selector % 8 {
+            0 => dim!(1),
+            1 => dim!(2),
+            2 => dim!(3),
+            3 => dim!(4),
+            4 => dim!(5),
+            5 => dim!(8),
+            6 => dim!(12),
+            _ => dim!(16),
+        };
+    }};
 }
