@@ -15,6 +15,7 @@ use crate::Real;
 /// xᵀy with four interleaved partial sums, added pairwise at the end: a fixed order (so the same
 /// bits on every target) that a compiler can vectorize, and no less accurate than one running sum.
 /// Extra entries of the longer slice are ignored.
+#[inline(always)]
 pub(crate) fn dot<T: Real>(x: &[T], y: &[T]) -> T {
     let mut partial = [T::zero(); 4];
     let (x_blocks, y_blocks) = (x.chunks_exact(4), y.chunks_exact(4));

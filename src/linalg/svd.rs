@@ -223,14 +223,14 @@ fn rotate_to_convergence<T: Real, const D: usize>(
         // Below this, α·β may have lost bits to underflow: the test then takes square roots.
         tiny_product: T::MIN_POSITIVE / (T::EPSILON * T::EPSILON),
     };
-    let rounds = D.saturating_sub(1) + D % 2;
+    let mut schedule = RoundRobin::<D>::new();
     let mut state = SweepState::<T, D>::new();
     for sweep in 1..=max_sweeps {
         state.start_sweep(work);
         let mut rotated = false;
-        for round in 0..rounds {
-            let round = RoundRobin::<D>::round(round);
-            rotated |= rotate_round(work, v.as_deref_mut(), &mut state, &round, &thresholds);
+        for _ in 0..RoundRobin::<D>::ROUNDS {
+            rotated |= rotate_round(work, v.as_deref_mut(), &mut state, &schedule, &thresholds);
+            schedule.advance();
         }
         state.apply_scales(work, v.as_deref_mut());
         if !rotated {
@@ -289,40 +289,49 @@ impl<T: Real, const D: usize> SweepState<T, D> {
     }
 }
 
-/// One round of the round-robin (tournament) ordering: ⌊D/2⌋ disjoint pairs p < q, so that
-/// every pair of columns meets once in the D − 1 (D even) or D (D odd) rounds of a sweep.
+/// The round-robin (tournament) ordering, by the circle method: each round pairs position k
+/// with position D − 1 − k, ⌊D/2⌋ disjoint pairs, and every pair of columns meets once per
+/// sweep. With D even, position 0 stays and the others rotate by one place per round (D − 1
+/// rounds); with D odd, all rotate and the middle position sits out (D rounds). No division is
+/// involved, which matters at small D where a pair costs only a few dozen instructions.
 struct RoundRobin<const D: usize> {
+    order: [usize; D],
     pairs: [(usize, usize); D],
-    len: usize,
 }
 
 impl<const D: usize> RoundRobin<D> {
-    /// The circle method: player 0 stays, the others rotate one place per round; with D odd a
-    /// bye (player D) takes part.
-    fn round(round: usize) -> Self {
-        let players = D + D % 2;
-        let ring = players.saturating_sub(1).max(1);
-        let mut pairs = [(0, 0); D];
-        let mut len = 0;
-        for slot in 0..players / 2 {
-            let (first, second) = if slot == 0 {
-                (0, 1 + round % ring)
-            } else {
-                (1 + (round + slot) % ring, 1 + (round + ring - slot) % ring)
-            };
-            let pair = (first.min(second), first.max(second));
-            if pair.1 < D
-                && let Some(entry) = pairs.get_mut(len)
-            {
-                *entry = pair;
-                len += 1;
-            }
+    fn new() -> Self {
+        let mut order = [0; D];
+        for (k, slot) in order.iter_mut().enumerate() {
+            *slot = k;
         }
-        RoundRobin { pairs, len }
+        let mut schedule = RoundRobin { order, pairs: [(0, 0); D] };
+        schedule.fill_pairs();
+        schedule
     }
 
+    const ROUNDS: usize = if D % 2 == 0 { D.saturating_sub(1) } else { D };
+
+    fn fill_pairs(&mut self) {
+        let (front, back) = self.order.split_at(D / 2);
+        for ((pair, &first), &second) in self.pairs.iter_mut().zip(front).zip(back.iter().rev()) {
+            *pair = (first.min(second), first.max(second));
+        }
+    }
+
+    /// The disjoint pairs (p, q), p < q, of the current round.
     fn pairs(&self) -> &[(usize, usize)] {
-        self.pairs.get(..self.len).unwrap_or(&[])
+        self.pairs.get(..D / 2).unwrap_or(&[])
+    }
+
+    /// Moves to the next round.
+    fn advance(&mut self) {
+        let moving =
+            if D % 2 == 0 { self.order.get_mut(1..) } else { Some(self.order.as_mut_slice()) };
+        if let Some(moving) = moving {
+            moving.rotate_right(1);
+        }
+        self.fill_pairs();
     }
 }
 
@@ -459,6 +468,7 @@ fn update_norms<T: Real, const D: usize>(
 }
 
 /// xᵀy for two columns, by [`dot`](super::dot).
+#[inline(always)]
 fn dot<T: Real, const D: usize>(x: &[T; D], y: &[T; D]) -> T {
     super::dot(x, y)
 }
@@ -536,5 +546,43 @@ fn sort_decreasing<T: Real, const D: usize>(
                 v.swap_columns(i, largest);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RoundRobin;
+
+    fn every_pair_meets_once_per_sweep<const D: usize>() {
+        let mut schedule = RoundRobin::<D>::new();
+        let mut met = [[0usize; D]; D];
+        for _ in 0..RoundRobin::<D>::ROUNDS {
+            let mut busy = [false; D];
+            for &(p, q) in schedule.pairs() {
+                assert!(p < q && q < D);
+                assert!(!busy[p] && !busy[q], "a column twice in one round");
+                busy[p] = true;
+                busy[q] = true;
+                met[p][q] += 1;
+            }
+            schedule.advance();
+        }
+        for p in 0..D {
+            for q in p + 1..D {
+                assert_eq!(met[p][q], 1, "D = {D}: pair ({p}, {q})");
+            }
+        }
+    }
+
+    #[test]
+    fn round_robin_covers_every_pair_exactly_once() {
+        every_pair_meets_once_per_sweep::<1>();
+        every_pair_meets_once_per_sweep::<2>();
+        every_pair_meets_once_per_sweep::<3>();
+        every_pair_meets_once_per_sweep::<4>();
+        every_pair_meets_once_per_sweep::<5>();
+        every_pair_meets_once_per_sweep::<8>();
+        every_pair_meets_once_per_sweep::<13>();
+        every_pair_meets_once_per_sweep::<16>();
     }
 }
