@@ -310,7 +310,7 @@ impl<const D: usize> RoundRobin<D> {
         schedule
     }
 
-    const ROUNDS: usize = if D % 2 == 0 { D.saturating_sub(1) } else { D };
+    const ROUNDS: usize = if D.is_multiple_of(2) { D.saturating_sub(1) } else { D };
 
     fn fill_pairs(&mut self) {
         let (front, back) = self.order.split_at(D / 2);
@@ -327,7 +327,7 @@ impl<const D: usize> RoundRobin<D> {
     /// Moves to the next round.
     fn advance(&mut self) {
         let moving =
-            if D % 2 == 0 { self.order.get_mut(1..) } else { Some(self.order.as_mut_slice()) };
+            if D.is_multiple_of(2) { self.order.get_mut(1..) } else { Some(self.order.as_mut_slice()) };
         if let Some(moving) = moving {
             moving.rotate_right(1);
         }
