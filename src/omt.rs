@@ -72,7 +72,7 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
 }
 
 /// B → Y in place, Yₐᵦ = (sₐ·sᵦ·Bₐᵦ + sᵦ²·Bᵦₐ) / (sₐ² + sᵦ²), each pair (a, b), (b, a)
-/// from the same two entries of B.
+/// from the same two entries of B and the same two divisions.
 fn weight_in_place<T: Real, const D: usize>(
     b: &mut SMatrix<T, D, D>,
     singular_values: &SVector<T, D>,
@@ -81,28 +81,25 @@ fn weight_in_place<T: Real, const D: usize>(
         for col in row..D {
             let (upper, lower) = (b[(row, col)], b[(col, row)]);
             let (s_row, s_col) = (singular_values[row], singular_values[col]);
-            let (direct, swapped) = weights(s_row, s_col);
-            let (direct_t, swapped_t) = weights(s_col, s_row);
-            b[(row, col)] = direct * upper + swapped * lower;
-            b[(col, row)] = direct_t * lower + swapped_t * upper;
+            // With r = s_small/s_large and w = 1/(1 + r²): the entry whose column has the
+            // smaller singular value weighs (r·w, r²·w), the other (r·w, w).
+            let (cross, small, large) = pair_weights(s_row, s_col);
+            let (upper_swapped, lower_swapped) =
+                if s_row >= s_col { (small, large) } else { (large, small) };
+            b[(row, col)] = cross * upper + upper_swapped * lower;
+            b[(col, row)] = cross * lower + lower_swapped * upper;
         }
     }
 }
 
-/// The weights (sₐ·sᵦ, sᵦ²) / (sₐ² + sᵦ²), through the ratio of the smaller to the larger
-/// singular value, so that no square under- or overflows. Each lies in [0, 1] and they sum to at
-/// most 1.21, so the weighted sum never exceeds its inputs by more; for sₐ = sᵦ both are
-/// exactly ½, which makes Yₐₐ = Bₐₐ bit for bit.
-fn weights<T: Real>(s_row: T, s_col: T) -> (T, T) {
-    if s_row >= s_col {
-        let ratio = s_col / s_row;
-        let inverse = T::one() / (T::one() + ratio * ratio);
-        (ratio * inverse, ratio * ratio * inverse)
-    } else {
-        let ratio = s_row / s_col;
-        let inverse = T::one() / (ratio * ratio + T::one());
-        (ratio * inverse, inverse)
-    }
+/// For two singular values, (r·w, r²·w, w) with r = min/max and w = 1/(1 + r²): the weights
+/// sₐ·sᵦ/(sₐ² + sᵦ²), s_min²/(sₐ² + sᵦ²) and s_max²/(sₐ² + sᵦ²), computed through the ratio so
+/// that no square under- or overflows. All lie in [0, 1] and a weighted pair sums to at most
+/// 1.21 times its larger input; for sₐ = sᵦ they are ½, ½, ½ exactly, so Yₐₐ = Bₐₐ bit for bit.
+fn pair_weights<T: Real>(s_a: T, s_b: T) -> (T, T, T) {
+    let ratio = if s_a >= s_b { s_b / s_a } else { s_a / s_b };
+    let inverse = T::one() / (T::one() + ratio * ratio);
+    (ratio * inverse, ratio * ratio * inverse, inverse)
 }
 
 /// W = Lᵀ·U·S⁻¹ (from L = U·S·Wᵀ), using that L is lower-triangular: column j of W holds

@@ -326,8 +326,11 @@ impl<const D: usize> RoundRobin<D> {
 
     /// Moves to the next round.
     fn advance(&mut self) {
-        let moving =
-            if D.is_multiple_of(2) { self.order.get_mut(1..) } else { Some(self.order.as_mut_slice()) };
+        let moving = if D.is_multiple_of(2) {
+            self.order.get_mut(1..)
+        } else {
+            Some(self.order.as_mut_slice())
+        };
         if let Some(moving) = moving {
             moving.rotate_right(1);
         }
