@@ -1,0 +1,44 @@
+//! With the `serde` feature, an accumulator travels between processes or machines as data and
+//! merges on arrival exactly as if it had never left. Run with `cargo test --features serde`.
+#![cfg(feature = "serde")]
+
+use omt_mvn::nalgebra::{Matrix3, Vector3};
+use omt_mvn::rand_core::SeedableRng;
+use omt_mvn::{Grads, OmtMvn, Sample, VjpAccumulator};
+
+#[test]
+fn an_accumulator_survives_a_json_round_trip_and_merges_bit_exactly() {
+    let mvn = OmtMvn::new(
+        Vector3::new(0.1, 0.2, 0.3),
+        Matrix3::new(1.0, 0.0, 0.0, 0.3, 1.2, 0.0, -0.2, 0.1, 0.8),
+    )
+    .unwrap();
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(4);
+    let (mut here, mut there) = (mvn.vjp_accumulator(), mvn.vjp_accumulator());
+    for k in 0..100 {
+        let sample = mvn.rsample(&mut rng);
+        let target = if k % 2 == 0 { &mut here } else { &mut there };
+        target.push(&sample, &sample.value);
+    }
+    let wire = serde_json::to_string(&there).unwrap();
+    let arrived: VjpAccumulator<f64, 3> = serde_json::from_str(&wire).unwrap();
+    assert_eq!(arrived, there);
+    let mut direct = here;
+    direct.merge(&there);
+    here.merge(&arrived);
+    assert_eq!(here.finish(), direct.finish());
+}
+
+#[test]
+fn samples_and_gradients_round_trip() {
+    let mvn = OmtMvn::new(Vector3::<f32>::zeros(), Matrix3::identity()).unwrap();
+    let sample: Sample<f32, 3> = mvn.rsample(&mut rand_pcg::Pcg32::seed_from_u64(1));
+    let back: Sample<f32, 3> =
+        serde_json::from_str(&serde_json::to_string(&sample).unwrap()).unwrap();
+    assert_eq!(back, sample);
+    let grads = mvn.vjp(&[sample], &[sample.value]).unwrap();
+    let back: Grads<f32, 3> =
+        serde_json::from_str(&serde_json::to_string(&grads).unwrap()).unwrap();
+    assert_eq!(back, grads);
+    assert!(serde_json::to_string(&mvn).unwrap().contains("scale_tril"));
+}
