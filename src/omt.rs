@@ -77,8 +77,10 @@ fn weight_in_place<T: Real, const D: usize>(
     b: &mut SMatrix<T, D, D>,
     singular_values: &SVector<T, D>,
 ) {
+    // The diagonal is left as it is: Yₐₐ = (sₐ²·Bₐₐ + sₐ²·Bₐₐ)/(2sₐ²) = Bₐₐ exactly, and
+    // computing it as ½·B + ½·B would round a subnormal B.
     for row in 0..D {
-        for col in row..D {
+        for col in row + 1..D {
             let (upper, lower) = (b[(row, col)], b[(col, row)]);
             let (s_row, s_col) = (singular_values[row], singular_values[col]);
             // With r = s_small/s_large and w = 1/(1 + r²): the entry whose column has the
@@ -95,7 +97,7 @@ fn weight_in_place<T: Real, const D: usize>(
 /// For two singular values, (r·w, r²·w, w) with r = min/max and w = 1/(1 + r²): the weights
 /// sₐ·sᵦ/(sₐ² + sᵦ²), s_min²/(sₐ² + sᵦ²) and s_max²/(sₐ² + sᵦ²), computed through the ratio so
 /// that no square under- or overflows. All lie in [0, 1] and a weighted pair sums to at most
-/// 1.21 times its larger input; for sₐ = sᵦ they are ½, ½, ½ exactly, so Yₐₐ = Bₐₐ bit for bit.
+/// 1.21 times its larger input.
 fn pair_weights<T: Real>(s_a: T, s_b: T) -> (T, T, T) {
     let ratio = if s_a >= s_b { s_b / s_a } else { s_a / s_b };
     let inverse = T::one() / (T::one() + ratio * ratio);

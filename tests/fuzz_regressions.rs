@@ -33,3 +33,15 @@ fn one_dimensional_vjp_near_the_top_of_the_float_range_equals_reparam() {
     assert!(omt.is_ok(), "{omt:?}");
     assert_eq!(omt, reparam);
 }
+
+/// vjp: with D = 1 and a subnormal A, Y = ½·B + ½·B rounded away a bit, so OMT differed from the
+/// reparam estimator in the last place. The diagonal of Y is now B itself.
+#[test]
+fn one_dimensional_vjp_with_a_subnormal_outer_product_equals_reparam() {
+    let mvn = OmtMvn::new(Vector1::new(0.0), Matrix1::new(1.0)).unwrap();
+    let sample = mvn.reparameterize(Vector1::new(-8.289_181e-317));
+    let grad_value = Vector1::new(1.0);
+    let omt = mvn.vjp(&[sample], &[grad_value]).unwrap();
+    assert_eq!(Ok(omt), mvn.reparam_vjp(&[sample], &[grad_value]));
+    assert_eq!(omt.scale_tril[(0, 0)], -8.289_181e-317);
+}
