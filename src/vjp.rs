@@ -176,6 +176,13 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     ) -> Result<Grads<T, D>, Error> {
         check_lengths(samples, grad_values)?;
         let mut accumulator = self.vjp_accumulator();
+        if D < 8 {
+            // A is small enough to stay in registers across pushes; blocking only adds work.
+            for (sample, grad_value) in samples.iter().zip(grad_values) {
+                accumulator.push(sample, grad_value);
+            }
+            return accumulator.finish();
+        }
         let (sample_blocks, grad_blocks) = (samples.chunks_exact(4), grad_values.chunks_exact(4));
         let (sample_rest, grad_rest) = (sample_blocks.remainder(), grad_blocks.remainder());
         for (sample_block, grad_block) in sample_blocks.zip(grad_blocks) {
