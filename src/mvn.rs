@@ -1,6 +1,7 @@
 //! The distribution: a multivariate normal N(loc, L·Lᵀ) given by its Cholesky factor L.
 
 use crate::linalg::triangular::{solve_lower, solve_lower_transpose};
+use crate::linalg::unit_vector;
 use crate::normal::standard_normal_vector;
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
@@ -353,9 +354,4 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
         // ½ ln 2π, rounded once from its exact value, so no libm call is involved.
         T::from_f64_rounded(0.918_938_533_204_672_7) * T::from_count(D)
     }
-}
-
-/// The k-th standard basis vector.
-pub(crate) fn unit_vector<T: Real, const D: usize>(k: usize) -> SVector<T, D> {
-    SVector::from_fn(|i, _| if i == k { T::one() } else { T::zero() })
 }

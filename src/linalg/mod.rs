@@ -31,3 +31,8 @@ pub(crate) fn dot<T: Real>(x: &[T], y: &[T]) -> T {
     let [s0, s1, s2, s3] = partial;
     (s0 + s1) + (s2 + s3)
 }
+
+/// The k-th standard basis vector.
+pub(crate) fn unit_vector<T: Real, const D: usize>(k: usize) -> nalgebra::SVector<T, D> {
+    nalgebra::SVector::from_fn(|i, _| if i == k { T::one() } else { T::zero() })
+}

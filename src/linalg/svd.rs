@@ -506,7 +506,7 @@ fn complete_basis<T: Real, const D: usize>(u: &mut SMatrix<T, D, D>, negligible:
         let mut best = SVector::<T, D>::zeros();
         let mut best_norm = T::zero();
         for k in 0..D {
-            let mut candidate = crate::mvn::unit_vector::<T, D>(k);
+            let mut candidate = super::unit_vector::<T, D>(k);
             for _ in 0..2 {
                 for (column, &accepted) in u.column_iter().zip(done.iter()) {
                     if accepted {
