@@ -176,16 +176,16 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     ) -> Result<Grads<T, D>, Error> {
         check_lengths(samples, grad_values)?;
         let mut accumulator = self.vjp_accumulator();
-        if D < 8 {
-            // A is small enough to stay in registers across pushes; blocking only adds work.
-            for (sample, grad_value) in samples.iter().zip(grad_values) {
-                accumulator.push(sample, grad_value);
-            }
-            return accumulator.finish();
-        }
-        let (sample_blocks, grad_blocks) = (samples.chunks_exact(4), grad_values.chunks_exact(4));
-        let (sample_rest, grad_rest) = (sample_blocks.remainder(), grad_blocks.remainder());
-        for (sample_block, grad_block) in sample_blocks.zip(grad_blocks) {
+        // From D = 8 on, blocks of four samples share one pass over A; below that A stays in
+        // registers across single pushes and blocking only adds work.
+        let blocked = if D >= 8 { samples.len() - samples.len() % 4 } else { 0 };
+        let (sample_blocks, sample_rest) =
+            samples.split_at_checked(blocked).unwrap_or((&[], samples));
+        let (grad_blocks, grad_rest) =
+            grad_values.split_at_checked(blocked).unwrap_or((&[], grad_values));
+        for (sample_block, grad_block) in
+            sample_blocks.chunks_exact(4).zip(grad_blocks.chunks_exact(4))
+        {
             accumulator.push_block(sample_block, grad_block);
         }
         for (sample, grad_value) in sample_rest.iter().zip(grad_rest) {
