@@ -26,8 +26,8 @@
 //! brings its largest entry into [½, 1), which is exact, so results are bit-identical for every
 //! power-of-two c and nothing over- or underflows for entries anywhere in the float range.
 
-use crate::linalg::dot;
 use crate::linalg::svd::{MAX_SWEEPS, decompose_in_place, largest_exponent};
+use crate::linalg::{dot, scale_entries};
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
 
@@ -47,7 +47,8 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     // Five D×D buffers in all, reused as they fall out of use: this is what keeps vjp::<f32, 8>
     // within 4 KiB of stack on a Cortex-M.
     let exponent = largest_exponent(scale_tril);
-    let mut lower = scale_tril.map(|x| x.scale_by_power_of_two(-exponent));
+    let mut lower = *scale_tril;
+    scale_entries(&mut lower, -exponent);
     let mut u = lower;
     let (singular_values, _) = decompose_in_place(&mut u, None, MAX_SWEEPS)?;
     // The scaled L has its largest entry in [½, 1); below this threshold s² has lost bits.

@@ -36,3 +36,21 @@ pub(crate) fn dot<T: Real>(x: &[T], y: &[T]) -> T {
 pub(crate) fn unit_vector<T: Real, const D: usize>(k: usize) -> nalgebra::SVector<T, D> {
     nalgebra::SVector::from_fn(|i, _| if i == k { T::one() } else { T::zero() })
 }
+
+/// Every entry times 2ᵏ, as `Real::scale_by_power_of_two` would give it: one multiplication by
+/// the exactly representable 2ᵏ (correctly rounded, like `scalbn`, also where the product is
+/// subnormal), or `scalbn` per entry where 2ᵏ itself is not a normal number.
+pub(crate) fn scale_entries<T: Real, const R: usize, const C: usize>(
+    matrix: &mut nalgebra::SMatrix<T, R, C>,
+    k: i32,
+) {
+    if k == 0 {
+        return;
+    }
+    let factor = T::one().scale_by_power_of_two(k);
+    if factor >= T::MIN_POSITIVE && factor.is_finite_value() {
+        *matrix *= factor;
+    } else {
+        matrix.apply(|x| *x = x.scale_by_power_of_two(k));
+    }
+}

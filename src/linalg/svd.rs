@@ -164,7 +164,7 @@ pub(crate) fn decompose_in_place<T: Real, const D: usize>(
 ) -> Result<(SVector<T, D>, usize), Error> {
     check_finite(work)?;
     let exponent = largest_exponent(work);
-    work.apply(|x| *x = x.scale_by_power_of_two(-exponent));
+    super::scale_entries(work, -exponent);
     let sweeps = rotate_to_convergence(work, v.as_deref_mut(), max_sweeps)?;
     let mut norms = SVector::<T, D>::zeros();
     let mut negligible = [false; D];
@@ -183,7 +183,8 @@ pub(crate) fn decompose_in_place<T: Real, const D: usize>(
     }
     complete_basis(work, &negligible);
     sort_decreasing(work, &mut norms, v);
-    let singular_values = norms.map(|s| s.scale_by_power_of_two(exponent));
+    let mut singular_values = norms;
+    super::scale_entries(&mut singular_values, exponent);
     if singular_values.iter().any(|s| !s.is_finite_value()) {
         return Err(Error::Overflow);
     }
