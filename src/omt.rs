@@ -41,7 +41,7 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     scale_tril: &SMatrix<T, D, D>,
     outer_sum: &SMatrix<T, D, D>,
 ) -> Result<SMatrix<T, D, D>, Error> {
-    if outer_sum.iter().any(|x| !x.is_finite_value()) {
+    if outer_sum.as_slice().iter().any(|x| !x.is_finite_value()) {
         return Err(Error::NonFiniteBatch);
     }
     // Five D×D buffers in all, reused as they fall out of use: this is what keeps vjp::<f32, 8>
@@ -53,7 +53,7 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     let (singular_values, _) = decompose_in_place(&mut u, None, MAX_SWEEPS)?;
     // The scaled L has its largest entry in [½, 1); below this threshold s² has lost bits.
     let smallest_trusted = (T::MIN_POSITIVE / T::EPSILON).libm_sqrt();
-    if singular_values.iter().any(|&s| s < smallest_trusted) {
+    if singular_values.as_slice().iter().any(|&s| s < smallest_trusted) {
         return Err(Error::IllConditioned);
     }
     let mut right = SMatrix::<T, D, D>::zeros();
@@ -66,7 +66,7 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     u.mul_to(&y, &mut product); // U·Y
     lower_product_transposed(&product, &right, &mut lower);
     let gradient = lower;
-    if gradient.iter().any(|x| !x.is_finite_value()) {
+    if gradient.as_slice().iter().any(|x| !x.is_finite_value()) {
         return Err(Error::Overflow);
     }
     Ok(gradient)

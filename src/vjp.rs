@@ -140,7 +140,7 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
         if self.mismatched {
             return Err(Error::AccumulatorMismatch);
         }
-        if self.loc_grad.iter().any(|x| !x.is_finite_value()) {
+        if self.loc_grad.as_slice().iter().any(|x| !x.is_finite_value()) {
             return Err(Error::NonFiniteBatch);
         }
         let scale_tril = omt_scale_tril_grad(&self.scale_tril, &self.outer_sum)?;
@@ -237,7 +237,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
         }
         // Every gradient entry reaches `loc` and every noise entry reaches row D − 1 of tril(A)
         // (as ∞ or as NaN = ∞·0), so checking the sums checks the inputs.
-        if loc.iter().chain(scale_tril.iter()).any(|x| !x.is_finite_value()) {
+        if loc.as_slice().iter().chain(scale_tril.as_slice()).any(|x| !x.is_finite_value()) {
             return Err(Error::NonFiniteBatch);
         }
         Ok(Grads { loc, scale_tril })
