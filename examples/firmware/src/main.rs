@@ -27,6 +27,8 @@ impl workload::Sink for Semihosting {
 
 #[entry]
 fn main() -> ! {
+    // Stack figures first, so that the last line printed is the digest.
+    report_stack();
     let mut recorder = workload::Recorder::new(Semihosting);
     match workload::run(&mut recorder) {
         Ok(digest) => hprintln!("DIGEST {:016x}", digest),
@@ -35,7 +37,6 @@ fn main() -> ! {
             debug::exit(debug::EXIT_FAILURE);
         }
     }
-    report_stack();
     debug::exit(debug::EXIT_SUCCESS);
     loop {
         cortex_m::asm::wfi();
