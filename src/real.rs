@@ -60,8 +60,6 @@ pub trait Real: RealField + Copy + Default + sealed::Sealed {
     fn libm_ln(self) -> Self;
     /// The exponential eˣ (`libm::exp`/`libm::expf`).
     fn libm_exp(self) -> Self;
-    /// ln(1 + x), accurate near zero (`libm::log1p`/`libm::log1pf`).
-    fn libm_ln_1p(self) -> Self;
 
     /// The binary exponent e with |x| = m·2ᵉ, m ∈ [0.5, 1) (`libm::frexp`); 0 for zero and
     /// non-finite values.
@@ -102,9 +100,6 @@ impl Real for f64 {
     fn libm_exp(self) -> Self {
         libm::exp(self)
     }
-    fn libm_ln_1p(self) -> Self {
-        libm::log1p(self)
-    }
     fn binary_exponent(self) -> i32 {
         if self.is_finite() { libm::frexp(self).1 } else { 0 }
     }
@@ -144,9 +139,6 @@ impl Real for f32 {
     }
     fn libm_exp(self) -> Self {
         libm::expf(self)
-    }
-    fn libm_ln_1p(self) -> Self {
-        libm::log1pf(self)
     }
     fn binary_exponent(self) -> i32 {
         if self.is_finite() { libm::frexpf(self).1 } else { 0 }
