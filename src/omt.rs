@@ -26,8 +26,9 @@
 //! brings its largest entry into [½, 1), which is exact, so results are bit-identical for every
 //! power-of-two c and nothing over- or underflows for entries anywhere in the float range.
 
-use crate::linalg::svd::{MAX_SWEEPS, decompose_in_place, largest_exponent};
-use crate::linalg::{dot, scale_entries};
+use crate::linalg::product::{Structure, product_into};
+use crate::linalg::scale_entries;
+use crate::linalg::svd::{MAX_SWEEPS, decompose_scaled_in_place, largest_exponent};
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
 
@@ -44,27 +45,34 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     if outer_sum.as_slice().iter().any(|x| !x.is_finite_value()) {
         return Err(Error::NonFiniteBatch);
     }
+    // `OmtMvn::new` validated L, but an accumulator can also come from deserialization.
+    if let Some(index) = scale_tril.as_slice().iter().position(|x| !x.is_finite_value()) {
+        return Err(Error::NonFiniteScaleTril { row: index % D, col: index / D });
+    }
     // Five D×D buffers in all, reused as they fall out of use: this is what keeps vjp::<f32, 8>
     // within 4 KiB of stack on a Cortex-M.
     let exponent = largest_exponent(scale_tril);
     let mut lower = *scale_tril;
     scale_entries(&mut lower, -exponent);
     let mut u = lower;
-    let (singular_values, _) = decompose_in_place(&mut u, None, MAX_SWEEPS)?;
+    let (singular_values, _) = decompose_scaled_in_place(&mut u, None, MAX_SWEEPS)?;
     // The scaled L has its largest entry in [½, 1); below this threshold s² has lost bits.
     let smallest_trusted = (T::MIN_POSITIVE / T::EPSILON).libm_sqrt();
     if singular_values.as_slice().iter().any(|&s| s < smallest_trusted) {
         return Err(Error::IllConditioned);
     }
     let mut right = SMatrix::<T, D, D>::zeros();
+    lower.transpose_mut(); // Lᵀ, upper-triangular
     right_singular_vectors(&lower, &u, &singular_values, &mut right);
     let mut product = SMatrix::<T, D, D>::zeros();
-    outer_sum.mul_to(&right, &mut product); // A·W
+    product_into(outer_sum, &right, &mut product, Structure::Dense); // A·W
+    product.transpose_mut(); // Wᵀ·Aᵀ
     let mut y = SMatrix::<T, D, D>::zeros();
-    product.tr_mul_to(&u, &mut y); // B = Wᵀ·Aᵀ·U, weighted into Y in place
+    product_into(&product, &u, &mut y, Structure::Dense); // B = Wᵀ·Aᵀ·U, weighted into Y in place
     weight_in_place(&mut y, &singular_values);
-    u.mul_to(&y, &mut product); // U·Y
-    lower_product_transposed(&product, &right, &mut lower);
+    product_into(&u, &y, &mut product, Structure::Dense); // U·Y
+    right.transpose_mut(); // Wᵀ
+    product_into(&product, &right, &mut lower, Structure::LowerResult);
     let gradient = lower;
     if gradient.as_slice().iter().any(|x| !x.is_finite_value()) {
         return Err(Error::Overflow);
@@ -84,8 +92,8 @@ fn weight_in_place<T: Real, const D: usize>(
         for col in row + 1..D {
             let (upper, lower) = (b[(row, col)], b[(col, row)]);
             let (s_row, s_col) = (singular_values[row], singular_values[col]);
-            // With r = s_small/s_large and w = 1/(1 + r²): the entry whose column has the
-            // smaller singular value weighs (r·w, r²·w), the other (r·w, w).
+            // The entry whose column has the smaller singular value weighs (cross, small),
+            // the other (cross, large).
             let (cross, small, large) = pair_weights(s_row, s_col);
             let (upper_swapped, lower_swapped) =
                 if s_row >= s_col { (small, large) } else { (large, small) };
@@ -95,57 +103,33 @@ fn weight_in_place<T: Real, const D: usize>(
     }
 }
 
-/// For two singular values, (r·w, r²·w, w) with r = min/max and w = 1/(1 + r²): the weights
-/// sₐ·sᵦ/(sₐ² + sᵦ²), s_min²/(sₐ² + sᵦ²) and s_max²/(sₐ² + sᵦ²), computed through the ratio so
-/// that no square under- or overflows. All lie in [0, 1] and a weighted pair sums to at most
-/// 1.21 times its larger input.
+/// For two singular values, the weights sₐ·sᵦ/(sₐ² + sᵦ²), s_min²/(sₐ² + sᵦ²) and
+/// s_max²/(sₐ² + sᵦ²), from one division. All lie in [0, 1] and a weighted pair sums to at most
+/// 1.21 times its larger input. The caller guarantees s ≥ √(MIN_POSITIVE/ε) and s ≤ D (the
+/// singular values of the scaled L), so no square under- or overflows.
 fn pair_weights<T: Real>(s_a: T, s_b: T) -> (T, T, T) {
-    let ratio = if s_a >= s_b { s_b / s_a } else { s_a / s_b };
-    let inverse = T::one() / (T::one() + ratio * ratio);
-    (ratio * inverse, ratio * ratio * inverse, inverse)
+    let (smaller, larger) = if s_a >= s_b { (s_b, s_a) } else { (s_a, s_b) };
+    let inverse = T::one() / (smaller * smaller + larger * larger);
+    ((smaller * larger) * inverse, (smaller * smaller) * inverse, (larger * larger) * inverse)
 }
 
-/// W = Lᵀ·U·S⁻¹ (from L = U·S·Wᵀ), using that L is lower-triangular: column j of W holds
-/// (L[i.., i] · u_j[i..]) / s_j, D³/2 multiply-adds in all.
+/// W = Lᵀ·U·S⁻¹ (from L = U·S·Wᵀ), from `upper` = Lᵀ: the product skips Lᵀ's zeros (D³/2
+/// multiply-adds), then column j is divided by sⱼ. For D > 1 that is one division and D
+/// multiplications per column; for D = 1 a true division keeps W = ±1 exact, so that the
+/// estimator reduces to the reparam one bit for bit.
 fn right_singular_vectors<T: Real, const D: usize>(
-    lower: &SMatrix<T, D, D>,
+    upper: &SMatrix<T, D, D>,
     u: &SMatrix<T, D, D>,
     singular_values: &SVector<T, D>,
     right: &mut SMatrix<T, D, D>,
 ) {
-    for ((right_column, u_column), &s) in
-        right.data.0.iter_mut().zip(u.data.0.iter()).zip(singular_values.iter())
-    {
-        for (i, (entry, lower_column)) in
-            right_column.iter_mut().zip(lower.data.0.iter()).enumerate()
-        {
-            let (Some(l_tail), Some(u_tail)) = (lower_column.get(i..), u_column.get(i..)) else {
-                continue;
-            };
-            *entry = dot(l_tail, u_tail) / s;
-        }
-    }
-}
-
-/// tril(P·Qᵀ) into `product`, only the lower triangle computed: column j is
-/// Σ_k Q[j, k]·P[j.., k], an axpy over contiguous column tails, D³/2 multiply-adds in all.
-fn lower_product_transposed<T: Real, const D: usize>(
-    left: &SMatrix<T, D, D>,
-    right: &SMatrix<T, D, D>,
-    product: &mut SMatrix<T, D, D>,
-) {
-    product.fill(T::zero());
-    for (j, product_column) in product.data.0.iter_mut().enumerate() {
-        let Some(target) = product_column.get_mut(j..) else {
-            continue;
-        };
-        for (left_column, right_column) in left.data.0.iter().zip(right.data.0.iter()) {
-            let (Some(&weight), Some(source)) = (right_column.get(j), left_column.get(j..)) else {
-                continue;
-            };
-            for (entry, &value) in target.iter_mut().zip(source) {
-                *entry += weight * value;
-            }
+    product_into(upper, u, right, Structure::UpperLeft);
+    for (column, &s) in right.data.0.iter_mut().zip(singular_values.iter()) {
+        if D == 1 {
+            column.iter_mut().for_each(|entry| *entry /= s);
+        } else {
+            let reciprocal = T::one() / s;
+            column.iter_mut().for_each(|entry| *entry *= reciprocal);
         }
     }
 }

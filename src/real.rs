@@ -30,6 +30,12 @@ mod sealed {
 /// assert!((half_log_two_pi::<f64>() - 0.918_938_533_204_672_7).abs() < 1e-15);
 /// ```
 pub trait Real: RealField + Copy + Default + sealed::Sealed {
+    /// 0, as a constant (usable where `zero()` is not, such as in other constants).
+    const ZERO: Self;
+    /// 1.
+    const ONE: Self;
+    /// ½.
+    const HALF: Self;
     /// The machine epsilon ε: the gap between 1 and the next larger float (2⁻²³ or 2⁻⁵²).
     const EPSILON: Self;
     /// The unit roundoff u = ε/2: the largest relative error of one correctly rounded operation.
@@ -69,6 +75,9 @@ pub trait Real: RealField + Copy + Default + sealed::Sealed {
 }
 
 impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const HALF: Self = 0.5;
     const EPSILON: Self = f64::EPSILON;
     const UNIT_ROUNDOFF: Self = f64::EPSILON / 2.0;
     const MIN_POSITIVE: Self = f64::MIN_POSITIVE;
@@ -109,6 +118,9 @@ impl Real for f64 {
 }
 
 impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const HALF: Self = 0.5;
     const EPSILON: Self = f32::EPSILON;
     const UNIT_ROUNDOFF: Self = f32::EPSILON / 2.0;
     const MIN_POSITIVE: Self = f32::MIN_POSITIVE;

@@ -88,33 +88,27 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
         }
     }
 
-    /// Pushes four samples with one pass over A: each entry receives the four products in
-    /// order, exactly as four calls of [`push`](Self::push) would add them, at a quarter of the
-    /// memory traffic. Blocks of another length fall back to `push`.
-    fn push_block(&mut self, samples: &[Sample<T, D>], grad_values: &[SVector<T, D>]) {
-        let ([s0, s1, s2, s3], [g0, g1, g2, g3]) = (samples, grad_values) else {
-            for (sample, grad_value) in samples.iter().zip(grad_values) {
-                self.push(sample, grad_value);
-            }
-            return;
-        };
-        let grads = [&g0.data.0[0], &g1.data.0[0], &g2.data.0[0], &g3.data.0[0]];
-        let noises =
-            [&s0.noise.data.0[0], &s1.noise.data.0[0], &s2.noise.data.0[0], &s3.noise.data.0[0]];
+    /// Pushes a batch (of equal lengths): the same sums as one [`push`](Self::push) per sample, in
+    /// the same order and so to the same bits, but with A held in registers block by block.
+    fn push_batch(&mut self, samples: &[Sample<T, D>], grad_values: &[SVector<T, D>]) {
         let [loc_grad] = &mut self.loc_grad.data.0;
-        for (a, sum) in loc_grad.iter_mut().enumerate() {
-            for grad in grads {
-                *sum += grad.get(a).copied().unwrap_or_else(T::zero);
+        for grad_value in grad_values {
+            let [grad] = &grad_value.data.0;
+            for (sum, &g) in loc_grad.iter_mut().zip(grad) {
+                *sum += g;
             }
         }
-        for (b, column) in self.outer_sum.data.0.iter_mut().enumerate() {
-            let noise_b = noises.map(|noise| noise.get(b).copied().unwrap_or_else(T::zero));
-            for (a, entry) in column.iter_mut().enumerate() {
-                let mut value = *entry;
-                for (grad, &noise) in grads.iter().zip(&noise_b) {
-                    value += grad.get(a).copied().unwrap_or_else(T::zero) * noise;
-                }
-                *entry = value;
+        for (sample_chunk, grad_chunk) in
+            samples.chunks(BATCH_CHUNK).zip(grad_values.chunks(BATCH_CHUNK))
+        {
+            if D.is_multiple_of(8) {
+                accumulate_blocked::<T, D, 8>(&mut self.outer_sum, sample_chunk, grad_chunk);
+            } else if D.is_multiple_of(4) {
+                accumulate_blocked::<T, D, 4>(&mut self.outer_sum, sample_chunk, grad_chunk);
+            } else if D.is_multiple_of(2) {
+                accumulate_blocked::<T, D, 2>(&mut self.outer_sum, sample_chunk, grad_chunk);
+            } else {
+                accumulate_blocked::<T, D, 1>(&mut self.outer_sum, sample_chunk, grad_chunk);
             }
         }
     }
@@ -176,21 +170,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     ) -> Result<Grads<T, D>, Error> {
         check_lengths(samples, grad_values)?;
         let mut accumulator = self.vjp_accumulator();
-        // From D = 8 on, blocks of four samples share one pass over A; below that A stays in
-        // registers across single pushes and blocking only adds work.
-        let blocked = if D >= 8 { samples.len() - samples.len() % 4 } else { 0 };
-        let (sample_blocks, sample_rest) =
-            samples.split_at_checked(blocked).unwrap_or((&[], samples));
-        let (grad_blocks, grad_rest) =
-            grad_values.split_at_checked(blocked).unwrap_or((&[], grad_values));
-        for (sample_block, grad_block) in
-            sample_blocks.chunks_exact(4).zip(grad_blocks.chunks_exact(4))
-        {
-            accumulator.push_block(sample_block, grad_block);
-        }
-        for (sample, grad_value) in sample_rest.iter().zip(grad_rest) {
-            accumulator.push(sample, grad_value);
-        }
+        accumulator.push_batch(samples, grad_values);
         accumulator.finish()
     }
 
@@ -264,6 +244,85 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
             loc_grad: SVector::zeros(),
             outer_sum: SMatrix::zeros(),
             mismatched: false,
+        }
+    }
+}
+
+/// Samples per pass of [`VjpAccumulator::push_batch`] over A: 64 noise and gradient vectors of
+/// 32 `f64` entries are 32 KiB, which stays in the first-level cache while every block of A
+/// passes over them.
+const BATCH_CHUNK: usize = 64;
+
+/// A += Σⱼ gⱼ·εⱼᵀ over a chunk: for each block of `R` rows (R divides D) and two columns of A,
+/// held in registers, one pass over the chunk. Each entry receives the products in sample order,
+/// as one sample at a time would add them.
+fn accumulate_blocked<T: Real, const D: usize, const R: usize>(
+    outer_sum: &mut SMatrix<T, D, D>,
+    samples: &[Sample<T, D>],
+    grad_values: &[SVector<T, D>],
+) {
+    // Two columns per pass halve the loads of g from D = 16 on; at D = 8 the compiler then runs
+    // out of SSE registers, and one column per pass is faster (measured: 6.1 against 9.1 ns per
+    // sample).
+    if D <= 8 {
+        accumulate_column_groups::<T, D, R, 1>(outer_sum, samples, grad_values);
+    } else {
+        accumulate_column_groups::<T, D, R, 2>(outer_sum, samples, grad_values);
+    }
+}
+
+/// A += Σⱼ gⱼ·εⱼᵀ over a chunk, `C` columns of A at a time.
+fn accumulate_column_groups<T: Real, const D: usize, const R: usize, const C: usize>(
+    outer_sum: &mut SMatrix<T, D, D>,
+    samples: &[Sample<T, D>],
+    grad_values: &[SVector<T, D>],
+) {
+    let (groups, rest) = outer_sum.data.0.as_chunks_mut::<C>();
+    for (group, columns) in groups.iter_mut().enumerate() {
+        accumulate_columns::<T, D, R, C>(columns, C * group, samples, grad_values);
+    }
+    let first = D - rest.len();
+    for (index, column) in rest.iter_mut().enumerate() {
+        let columns = core::array::from_mut(column);
+        accumulate_columns::<T, D, R, 1>(columns, first + index, samples, grad_values);
+    }
+}
+
+/// `C` columns of A, starting at column `first`, block of `R` rows by block of `R` rows.
+fn accumulate_columns<T: Real, const D: usize, const R: usize, const C: usize>(
+    columns: &mut [[T; D]; C],
+    first: usize,
+    samples: &[Sample<T, D>],
+    grad_values: &[SVector<T, D>],
+) {
+    for start in (0..D / R).map(|block| block * R) {
+        let mut sums = [[T::zero(); R]; C];
+        for (block, column) in sums.iter_mut().zip(columns.iter()) {
+            if let Some(entries) = column.get(start..).and_then(|tail| tail.first_chunk::<R>()) {
+                *block = *entries;
+            }
+        }
+        for (sample, grad_value) in samples.iter().zip(grad_values) {
+            let [noise] = &sample.noise.data.0;
+            let [grad] = &grad_value.data.0;
+            let Some(rows) = grad.get(start..).and_then(|tail| tail.first_chunk::<R>()) else {
+                continue;
+            };
+            let Some(weights) = noise.get(first..).and_then(|tail| tail.first_chunk::<C>()) else {
+                continue;
+            };
+            for (block, &weight) in sums.iter_mut().zip(weights) {
+                for (entry, &value) in block.iter_mut().zip(rows) {
+                    *entry += value * weight;
+                }
+            }
+        }
+        for (block, column) in sums.iter().zip(columns.iter_mut()) {
+            if let Some(entries) =
+                column.get_mut(start..).and_then(|tail| tail.first_chunk_mut::<R>())
+            {
+                *entries = *block;
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 //! OMT gradient rests on lives here: [`svd`], a one-sided Jacobi SVD with a bounded number of
 //! sweeps, and [`triangular`], the substitutions behind `log_prob`.
 
+pub(crate) mod product;
 pub mod svd;
 pub mod triangular;
 
@@ -12,15 +13,15 @@ pub use svd::{LeftSvd, Svd};
 
 use crate::Real;
 
-/// xᵀy with four interleaved partial sums, added pairwise at the end: a fixed order (so the same
-/// bits on every target) that a compiler can vectorize, and no less accurate than one running sum.
-/// Extra entries of the longer slice are ignored.
+/// xᵀy with four interleaved partial sums sₖ (entries k, k + 4, …), added as (s₀ + s₂) + (s₁ + s₃)
+/// at the end: a fixed order (so the same bits on every target) that maps onto two-lane vectors
+/// without shuffles, and no less accurate than one running sum. Extra entries of the longer slice
+/// are ignored.
 #[inline(always)]
 pub(crate) fn dot<T: Real>(x: &[T], y: &[T]) -> T {
     let mut partial = [T::zero(); 4];
-    let (x_blocks, y_blocks) = (x.chunks_exact(4), y.chunks_exact(4));
-    let (x_rest, y_rest) = (x_blocks.remainder(), y_blocks.remainder());
-    for (xb, yb) in x_blocks.zip(y_blocks) {
+    let ((x_blocks, x_rest), (y_blocks, y_rest)) = (x.as_chunks::<4>(), y.as_chunks::<4>());
+    for (xb, yb) in x_blocks.iter().zip(y_blocks) {
         for ((sum, &a), &b) in partial.iter_mut().zip(xb).zip(yb) {
             *sum += a * b;
         }
@@ -29,7 +30,7 @@ pub(crate) fn dot<T: Real>(x: &[T], y: &[T]) -> T {
         *sum += a * b;
     }
     let [s0, s1, s2, s3] = partial;
-    (s0 + s1) + (s2 + s3)
+    (s0 + s2) + (s1 + s3)
 }
 
 /// The k-th standard basis vector.

@@ -154,41 +154,58 @@ impl<T: Real, const D: usize> LeftSvd<T, D> {
 }
 
 /// Overwrites `work` (the matrix A) with U and returns the singular values and the number of
-/// sweeps: scales, rotates to convergence, normalizes, completes and sorts. With `v` the
-/// rotations are also applied to it (it must come in as the identity). Working in place keeps
-/// the stack small, which matters on a 16 KiB Cortex-M0.
+/// sweeps: checks, scales, then [`decompose_scaled_in_place`]. With `v` the rotations are also
+/// applied to it (it must come in as the identity). Working in place keeps the stack small,
+/// which matters on a 16 KiB Cortex-M0.
 pub(crate) fn decompose_in_place<T: Real, const D: usize>(
     work: &mut SMatrix<T, D, D>,
-    mut v: Option<&mut SMatrix<T, D, D>>,
+    v: Option<&mut SMatrix<T, D, D>>,
     max_sweeps: usize,
 ) -> Result<(SVector<T, D>, usize), Error> {
     check_finite(work)?;
     let exponent = largest_exponent(work);
     super::scale_entries(work, -exponent);
-    let sweeps = rotate_to_convergence(work, v.as_deref_mut(), max_sweeps)?;
-    let mut norms = SVector::<T, D>::zeros();
-    let mut negligible = [false; D];
-    let tiny_square = negligible_square::<T>();
-    for ((mut column, norm), is_negligible) in
-        work.column_iter_mut().zip(norms.iter_mut()).zip(negligible.iter_mut())
-    {
-        let square = column.dot(&column);
-        *norm = square.libm_sqrt();
-        *is_negligible = square < tiny_square;
-        if !*is_negligible {
-            // Divide rather than multiply by 1/norm: a one-entry column then normalizes to
-            // exactly ±1, which makes D = 1 reduce bit-exactly to the reparam estimator.
-            column /= *norm;
-        }
-    }
-    complete_basis(work, &negligible);
-    sort_decreasing(work, &mut norms, v);
-    let mut singular_values = norms;
+    let (mut singular_values, sweeps) = decompose_scaled_in_place(work, v, max_sweeps)?;
     super::scale_entries(&mut singular_values, exponent);
     if singular_values.iter().any(|s| !s.is_finite_value()) {
         return Err(Error::Overflow);
     }
     Ok((singular_values, sweeps))
+}
+
+/// [`decompose_in_place`] for a finite matrix already scaled by a power of two so that its
+/// largest entry lies in [½, 1) (or zero): rotates to convergence, normalizes, completes and
+/// sorts; returns the singular values of the scaled matrix.
+pub(crate) fn decompose_scaled_in_place<T: Real, const D: usize>(
+    work: &mut SMatrix<T, D, D>,
+    mut v: Option<&mut SMatrix<T, D, D>>,
+    max_sweeps: usize,
+) -> Result<(SVector<T, D>, usize), Error> {
+    let sweeps = rotate_to_convergence(work, v.as_deref_mut(), max_sweeps)?;
+    let mut norms = SVector::<T, D>::zeros();
+    let mut negligible = [false; D];
+    let tiny_square = negligible_square::<T>();
+    for ((column, norm), is_negligible) in
+        work.data.0.iter_mut().zip(norms.iter_mut()).zip(negligible.iter_mut())
+    {
+        let square = dot(column, column);
+        *norm = square.libm_sqrt();
+        *is_negligible = square < tiny_square;
+        if *is_negligible {
+            continue;
+        }
+        if D == 1 {
+            // A true division: the one-entry column becomes exactly ±1, which makes D = 1
+            // reduce bit-exactly to the reparam estimator.
+            column.iter_mut().for_each(|entry| *entry /= *norm);
+        } else {
+            let reciprocal = T::one() / *norm;
+            column.iter_mut().for_each(|entry| *entry *= reciprocal);
+        }
+    }
+    complete_basis(work, &negligible);
+    sort_decreasing(work, &mut norms, v);
+    Ok((norms, sweeps))
 }
 
 /// Squared column norms below this have lost bits to underflow (2⁻¹⁰²²/ε in `f64`).
@@ -197,17 +214,38 @@ fn negligible_square<T: Real>() -> T {
 }
 
 fn check_finite<T: Real, const D: usize>(matrix: &SMatrix<T, D, D>) -> Result<(), Error> {
-    for (col, column) in matrix.column_iter().enumerate() {
-        if let Some(row) = column.iter().position(|x| !x.is_finite_value()) {
-            return Err(Error::NonFiniteMatrix { row, col });
-        }
+    match matrix.as_slice().iter().position(|x| !x.is_finite_value()) {
+        Some(index) => Err(Error::NonFiniteMatrix { row: index % D, col: index / D }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-/// The binary exponent of the largest entry in magnitude (0 for the zero matrix).
+/// The binary exponent of the largest entry in magnitude (0 for the zero matrix). The entries
+/// must be finite.
 pub(crate) fn largest_exponent<T: Real, const D: usize>(matrix: &SMatrix<T, D, D>) -> i32 {
-    matrix.iter().fold(T::zero(), |m, x| m.max(x.abs())).binary_exponent()
+    largest_magnitude(matrix.as_slice()).binary_exponent()
+}
+
+/// max |xᵢ| (0 for no entries) with four running maxima, so that the comparisons do not wait on
+/// each other: one chain through `max` costs several cycles per entry. NaN entries are skipped.
+fn largest_magnitude<T: Real>(entries: &[T]) -> T {
+    let mut partial = [T::zero(); 4];
+    let (blocks, rest) = entries.as_chunks::<4>();
+    for block in blocks {
+        for (largest, &x) in partial.iter_mut().zip(block) {
+            let magnitude = x.abs();
+            if magnitude > *largest {
+                *largest = magnitude;
+            }
+        }
+    }
+    for (largest, &x) in partial.iter_mut().zip(rest) {
+        let magnitude = x.abs();
+        if magnitude > *largest {
+            *largest = magnitude;
+        }
+    }
+    partial.into_iter().fold(T::zero(), |m, x| if x > m { x } else { m })
 }
 
 /// Runs Jacobi sweeps until no pair of columns needs a rotation; returns the number of sweeps.
@@ -228,17 +266,91 @@ fn rotate_to_convergence<T: Real, const D: usize>(
     let mut state = SweepState::<T, D>::new();
     for sweep in 1..=max_sweeps {
         state.start_sweep(work);
-        let mut rotated = false;
+        let mut monitor = TailMonitor::new();
         for _ in 0..RoundRobin::<D>::ROUNDS {
-            rotated |= rotate_round(work, v.as_deref_mut(), &mut state, &schedule, &thresholds);
+            rotate_round(work, v.as_deref_mut(), &mut state, &schedule, &thresholds, &mut monitor);
             schedule.advance();
         }
         state.apply_scales(work, v.as_deref_mut());
-        if !rotated {
+        if !monitor.rotated || monitor.certifies_convergence::<D>(tolerance) {
             return Ok(sweep);
         }
     }
     Err(Error::SvdNotConverged { sweeps: max_sweeps })
+}
+
+/// Watches a sweep's rotations to decide whether the next sweep could rotate anything at all.
+///
+/// Rotating the pair (p, q) by an angle with sine s changes the cosine of another pair (p, m)
+/// by at most s·(‖a_q‖/‖a_p‖)·|cos(q, m)| (and likewise for q), to first order. Call μ the
+/// largest such mixing factor s·‖a_q‖/‖a_p‖ of a sweep's rotations and δ the largest cosine
+/// any pair had (at most max(tol, the largest rotated cosine)). A pair is touched by at most
+/// 2(D − 2) rotations after its own, so at the end of the sweep every pair's cosine is at most
+/// (1 + 2Dμ)·tol + 2D·μ·δ. Once that is below 2·tol the columns are orthogonal to working
+/// precision and the sweep that would only confirm it (several inner products per pair, no
+/// rotation) is skipped. This is the quadratic tail of the iteration, where δ ≈ 10⁻¹¹ and μ is
+/// of the same order; earlier sweeps never qualify. (LAPACK's `dgesvj` stops on a similar test.)
+struct TailMonitor<T> {
+    /// Whether any pair was rotated.
+    rotated: bool,
+    /// Whether every rotation so far had a cosine below [`TailMonitor::TAIL_COSINE`].
+    tail: bool,
+    /// δ² over the rotated pairs.
+    largest_cosine_squared: T,
+    /// μ² over the rotated pairs.
+    largest_mixing_squared: T,
+}
+
+impl<T: Real> TailMonitor<T> {
+    /// Rotations of cosines above this (2⁻²⁰) mean the sweep is not in the tail.
+    const TAIL_COSINE_SQUARED: f64 = 1.0 / (1u64 << 40) as f64;
+
+    fn new() -> Self {
+        TailMonitor {
+            rotated: false,
+            tail: true,
+            largest_cosine_squared: T::zero(),
+            largest_mixing_squared: T::zero(),
+        }
+    }
+
+    /// Records a rotation of a pair with squared norms (α, β) before it.
+    fn observe(&mut self, (alpha, beta): (T, T), rotation: &Rotation<T>) {
+        self.rotated = true;
+        if !self.tail {
+            return;
+        }
+        let cosine_squared = rotation.gamma_squared / (alpha * beta);
+        if cosine_squared > T::from_f64_rounded(Self::TAIL_COSINE_SQUARED) {
+            self.tail = false;
+            return;
+        }
+        // s²·(‖a_q‖/‖a_p‖)² ≤ t²·β/α' and t²·α/β' with the norms after the rotation.
+        let (new_alpha, new_beta) = (alpha - rotation.norm_change, beta + rotation.norm_change);
+        let ratio =
+            if beta / new_alpha > alpha / new_beta { beta / new_alpha } else { alpha / new_beta };
+        // t² = (t·γ)²/γ².
+        let tangent_squared = rotation.norm_change * rotation.norm_change / rotation.gamma_squared;
+        let mixing_squared = tangent_squared * ratio;
+        if cosine_squared > self.largest_cosine_squared {
+            self.largest_cosine_squared = cosine_squared;
+        }
+        if mixing_squared > self.largest_mixing_squared {
+            self.largest_mixing_squared = mixing_squared;
+        }
+    }
+
+    /// (1 + 2Dμ)·tol + 2D·μ·max(δ, tol) ≤ 2·tol, for a sweep in the tail.
+    fn certifies_convergence<const D: usize>(&self, tolerance: T) -> bool {
+        if !self.tail {
+            return false;
+        }
+        let two_d = T::from_count(2 * D);
+        let mixing = self.largest_mixing_squared.libm_sqrt();
+        let largest_cosine = self.largest_cosine_squared.libm_sqrt();
+        let cosine = if largest_cosine > tolerance { largest_cosine } else { tolerance };
+        two_d * mixing * (tolerance + cosine) <= tolerance
+    }
 }
 
 /// What a sweep keeps beside the stored columns xⱼ: the actual column is aⱼ = dⱼ·xⱼ.
@@ -247,25 +359,21 @@ fn rotate_to_convergence<T: Real, const D: usize>(
 /// multiplications and two additions ("fast scaled rotations", Rutishauser; Anda & Park 1994):
 /// with tangent t and c = 1/√(1 + t²), the rotation
 /// a_p ← c·(a_p − t·a_q), a_q ← c·(a_q + t·a_p) updates only x_p ← x_p − t·(d_q/d_p)·x_q,
-/// x_q ← x_q + t·(d_p/d_q)·x_p and multiplies both scales by c. Since |t| ≤ 1, c ≥ 1/√2 and a
-/// sweep shrinks a scale by at most 2^(−(D−1)/2); the scales are folded back into the columns at
-/// the end of every sweep.
+/// x_q ← x_q + t·(d_p/d_q)·x_p and multiplies both scales by c. Keeping the squared scales
+/// eⱼ = dⱼ² instead lets all a rotation needs come from one square root and one division (see
+/// [`needed_rotation`]), which matters because those share one slow unit on most processors.
+/// Since |t| ≤ 1, c² ≥ ½ and a sweep shrinks a squared scale by at most 2^(−(D−1)); the scales
+/// are folded back into the columns at the end of every sweep.
 struct SweepState<T, const D: usize> {
     /// ‖aⱼ‖², following α ← α − tγ, β ← β + tγ within a sweep.
     squared_norms: [T; D],
-    /// dⱼ.
-    scales: [T; D],
-    /// 1/dⱼ, kept alongside (multiplied by √(1 + t²) whenever dⱼ is multiplied by c).
-    inverse_scales: [T; D],
+    /// eⱼ = dⱼ².
+    squared_scales: [T; D],
 }
 
 impl<T: Real, const D: usize> SweepState<T, D> {
     fn new() -> Self {
-        SweepState {
-            squared_norms: [T::zero(); D],
-            scales: [T::one(); D],
-            inverse_scales: [T::one(); D],
-        }
+        SweepState { squared_norms: [T::zero(); D], squared_scales: [T::one(); D] }
     }
 
     /// Fresh squared norms, from columns whose scales are all one.
@@ -275,18 +383,18 @@ impl<T: Real, const D: usize> SweepState<T, D> {
         }
     }
 
-    /// aⱼ = dⱼ·xⱼ stored back into the columns (of V too), scales reset to one.
+    /// aⱼ = √eⱼ·xⱼ stored back into the columns (of V too), scales reset to one.
     fn apply_scales(&mut self, work: &mut SMatrix<T, D, D>, mut v: Option<&mut SMatrix<T, D, D>>) {
-        for (j, scale) in self.scales.iter().enumerate() {
-            if *scale != T::one() {
-                work.column_mut(j).scale_mut(*scale);
+        for (j, squared_scale) in self.squared_scales.iter().enumerate() {
+            if *squared_scale != T::one() {
+                let scale = squared_scale.libm_sqrt();
+                work.column_mut(j).scale_mut(scale);
                 if let Some(v) = v.as_deref_mut() {
-                    v.column_mut(j).scale_mut(*scale);
+                    v.column_mut(j).scale_mut(scale);
                 }
             }
         }
-        self.scales = [T::one(); D];
-        self.inverse_scales = [T::one(); D];
+        self.squared_scales = [T::one(); D];
     }
 }
 
@@ -347,92 +455,159 @@ struct Thresholds<T> {
     tiny_product: T,
 }
 
-/// Orthogonalizes the disjoint pairs of one round. The phases (all inner products, then all
-/// rotation angles, then all rotations) are independent across pairs, which lets the processor
-/// overlap the divisions and square roots of different pairs instead of waiting on each in turn.
-/// Returns whether any pair was rotated.
+/// One rotation of a pair (p, q), in the scaled form [`SweepState`] keeps.
+#[derive(Clone, Copy)]
+struct Rotation<T> {
+    /// (k_p, k_q) = (t·d_q/d_p, t·d_p/d_q): x_p ← x_p − k_p·x_q, x_q ← x_q + k_q·x_p.
+    shear: (T, T),
+    /// c² = 1/(1 + t²), the factor of both squared scales.
+    cosine_squared: T,
+    /// t·γ, the amount α loses and β gains.
+    norm_change: T,
+    /// γ², for [`TailMonitor`].
+    gamma_squared: T,
+}
+
+impl<T: Real> Rotation<T> {
+    /// The identity, for pairs that need no rotation.
+    const NONE: Self = Rotation {
+        shear: (T::ZERO, T::ZERO),
+        cosine_squared: T::ONE,
+        norm_change: T::ZERO,
+        gamma_squared: T::ZERO,
+    };
+}
+
+/// How many pairs of a round go through the phases together: enough independent square roots
+/// and divisions to keep the processor busy, few enough for small fixed-size buffers.
+const PAIRS_PER_BATCH: usize = 8;
+
+/// Orthogonalizes the disjoint pairs of one round, [`PAIRS_PER_BATCH`] at a time. The phases
+/// (all inner products, then all rotations' parameters, then all rotations) are independent
+/// across pairs, which lets the processor overlap the square roots and divisions of different
+/// pairs instead of waiting on each in turn. Every rotation is reported to `monitor`.
 fn rotate_round<T: Real, const D: usize>(
     work: &mut SMatrix<T, D, D>,
     mut v: Option<&mut SMatrix<T, D, D>>,
     state: &mut SweepState<T, D>,
     round: &RoundRobin<D>,
     thresholds: &Thresholds<T>,
-) -> bool {
-    let mut gammas = [T::zero(); D];
-    for (gamma, &(p, q)) in gammas.iter_mut().zip(round.pairs()) {
-        if let (Some(x), Some(y), Some(&dp), Some(&dq)) =
-            (work.data.0.get(p), work.data.0.get(q), state.scales.get(p), state.scales.get(q))
-        {
-            *gamma = (dp * dq) * dot(x, y);
-        }
-    }
-    let mut tangents = [None; D];
-    for ((tangent, &gamma), &(p, q)) in tangents.iter_mut().zip(&gammas).zip(round.pairs()) {
-        if let (Some(&alpha), Some(&beta)) =
-            (state.squared_norms.get(p), state.squared_norms.get(q))
-        {
-            *tangent = needed_rotation(alpha, beta, gamma, thresholds);
-        }
-    }
-    let mut rotated = false;
-    for ((tangent, &gamma), &(p, q)) in tangents.iter().zip(&gammas).zip(round.pairs()) {
-        let Some(t) = *tangent else {
-            continue;
-        };
-        rotated = true;
-        let (Some(&dp), Some(&dq), Some(&dp_inverse), Some(&dq_inverse)) = (
-            state.scales.get(p),
-            state.scales.get(q),
-            state.inverse_scales.get(p),
-            state.inverse_scales.get(q),
-        ) else {
-            continue;
-        };
-        let coefficients = (t * (dq * dp_inverse), t * (dp * dq_inverse));
-        shear_columns(work, p, q, coefficients);
-        if let Some(v) = v.as_deref_mut() {
-            shear_columns(v, p, q, coefficients);
-        }
-        let secant = (T::one() + t * t).libm_sqrt();
-        let cosine = T::one() / secant;
-        for j in [p, q] {
-            if let (Some(d), Some(d_inverse)) =
-                (state.scales.get_mut(j), state.inverse_scales.get_mut(j))
-            {
-                *d *= cosine;
-                *d_inverse *= secant;
+    monitor: &mut TailMonitor<T>,
+) {
+    for batch in round.pairs().chunks(PAIRS_PER_BATCH) {
+        let mut inner_products = [T::zero(); PAIRS_PER_BATCH];
+        for (xi, &(p, q)) in inner_products.iter_mut().zip(batch) {
+            if let (Some(x), Some(y)) = (work.data.0.get(p), work.data.0.get(q)) {
+                *xi = dot(x, y);
             }
         }
-        update_norms(state, work, p, q, t * gamma);
+        let mut rotations = [Rotation::NONE; PAIRS_PER_BATCH];
+        let mut needed = [false; PAIRS_PER_BATCH];
+        for (((rotation, flag), &xi), &(p, q)) in
+            rotations.iter_mut().zip(needed.iter_mut()).zip(&inner_products).zip(batch)
+        {
+            if let (Some(&alpha), Some(&beta), Some(&e_p), Some(&e_q)) = (
+                state.squared_norms.get(p),
+                state.squared_norms.get(q),
+                state.squared_scales.get(p),
+                state.squared_scales.get(q),
+            ) && let Some(found) = needed_rotation((alpha, beta), (e_p, e_q), xi, thresholds)
+            {
+                *rotation = found;
+                *flag = true;
+            }
+        }
+        for ((rotation, &flag), &(p, q)) in rotations.iter().zip(&needed).zip(batch) {
+            if !flag {
+                continue;
+            }
+            if let (Some(&alpha), Some(&beta)) =
+                (state.squared_norms.get(p), state.squared_norms.get(q))
+            {
+                monitor.observe((alpha, beta), rotation);
+            }
+            shear_columns(work, p, q, rotation.shear);
+            if let Some(v) = v.as_deref_mut() {
+                shear_columns(v, p, q, rotation.shear);
+            }
+            for j in [p, q] {
+                if let Some(e) = state.squared_scales.get_mut(j) {
+                    *e *= rotation.cosine_squared;
+                }
+            }
+            update_norms(state, work, p, q, rotation.norm_change);
+        }
     }
-    rotated
 }
 
-/// The tangent t of the rotation for a pair with squared norms α, β and inner product γ, or
-/// `None` when the pair is orthogonal to the tolerance or one column is negligible.
+/// The rotation for a pair with squared norms (α, β), squared scales (e_p, e_q) and stored
+/// inner product ξ = x_pᵀx_q (so γ = a_pᵀa_q = d_p·d_q·ξ), or `None` when the pair is orthogonal
+/// to the tolerance or one column is negligible.
 ///
-/// t = sign(ζ)/(|ζ| + √(1 + ζ²)) with ζ = (β − α)/(2γ), the smaller root, so |t| ≤ 1; in the
-/// normal range computed as t = ±2γ/(|β − α| + √((β − α)² + 4γ²)), one division fewer.
-fn needed_rotation<T: Real>(alpha: T, beta: T, gamma: T, thresholds: &Thresholds<T>) -> Option<T> {
+/// t = sign(ζ)/(|ζ| + √(1 + ζ²)) with ζ = (β − α)/(2γ), the smaller root, so |t| ≤ 1. In the
+/// normal range, with Δ = β − α and R = √(Δ² + 4γ²), t = ±2γ/(|Δ| + R) and
+/// 1 + t² = 2R/(|Δ| + R), so the one division 1/(R·(|Δ| + R)) gives everything:
+///
+/// ```text
+/// k_p = ±2ξ·e_q/(|Δ| + R),  k_q = ±2ξ·e_p/(|Δ| + R),  c² = (|Δ| + R)/(2R),  t·γ = ±2γ²/(|Δ| + R)
+/// ```
+///
+/// with the sign of Δ (+ for Δ = 0): no square root of a scale is needed.
+fn needed_rotation<T: Real>(
+    (alpha, beta): (T, T),
+    (e_p, e_q): (T, T),
+    xi: T,
+    thresholds: &Thresholds<T>,
+) -> Option<Rotation<T>> {
     if alpha < thresholds.tiny_square || beta < thresholds.tiny_square {
         return None;
     }
     let product = alpha * beta;
-    if product >= thresholds.tiny_product {
-        if gamma * gamma <= thresholds.tolerance_squared * product {
-            return None;
-        }
-        // α, β ≤ D after scaling and γ² > tol²·α·β ≥ D·MIN_POSITIVE: nothing over- or underflows.
-        let difference = beta - alpha;
-        let two_gamma = gamma + gamma;
-        let root = (difference * difference + two_gamma * two_gamma).libm_sqrt();
-        let t = two_gamma / (difference.abs() + root);
-        return Some(if difference < T::zero() { -t } else { t });
+    if product < thresholds.tiny_product {
+        return small_range_rotation((alpha, beta), (e_p, e_q), xi, thresholds);
     }
+    let scale_product = e_p * e_q;
+    let gamma_squared = scale_product * (xi * xi);
+    if gamma_squared <= thresholds.tolerance_squared * product {
+        return None;
+    }
+    // α, β ≤ D after scaling and γ² > tol²·α·β ≥ D·MIN_POSITIVE: nothing over- or underflows.
+    let difference = beta - alpha;
+    let two_gamma_squared = gamma_squared + gamma_squared;
+    let root = (difference * difference + (two_gamma_squared + two_gamma_squared)).libm_sqrt();
+    let sum = difference.abs() + root;
+    let reciprocal = T::one() / (root * sum);
+    let over_sum = root * reciprocal;
+    let magnitude = (xi + xi) * over_sum;
+    let signed = if difference < T::zero() { -magnitude } else { magnitude };
+    Some(Rotation {
+        shear: (signed * e_q, signed * e_p),
+        cosine_squared: T::HALF * (sum * (sum * reciprocal)),
+        norm_change: (signed * xi) * scale_product,
+        gamma_squared,
+    })
+}
+
+/// [`needed_rotation`] when α·β is near the underflow threshold: the test takes square roots and
+/// the tangent goes through ζ.
+fn small_range_rotation<T: Real>(
+    (alpha, beta): (T, T),
+    (e_p, e_q): (T, T),
+    xi: T,
+    thresholds: &Thresholds<T>,
+) -> Option<Rotation<T>> {
+    let (d_p, d_q) = (e_p.libm_sqrt(), e_q.libm_sqrt());
+    let gamma = (d_p * d_q) * xi;
     if gamma.abs() <= thresholds.tolerance * alpha.libm_sqrt() * beta.libm_sqrt() {
         return None;
     }
-    Some(small_range_tangent(alpha, beta, gamma))
+    let t = small_range_tangent(alpha, beta, gamma);
+    Some(Rotation {
+        shear: (t * (d_q / d_p), t * (d_p / d_q)),
+        cosine_squared: T::one() / (T::one() + t * t),
+        norm_change: t * gamma,
+        gamma_squared: gamma * gamma,
+    })
 }
 
 /// The tangent through ζ, safe when α·β is near the underflow threshold.
@@ -460,14 +635,16 @@ fn update_norms<T: Real, const D: usize>(
 ) {
     let quarter = T::from_f64_rounded(0.25);
     for (index, change) in [(p, -t_gamma), (q, t_gamma)] {
-        let (Some(norm), Some(column), Some(&scale)) =
-            (state.squared_norms.get_mut(index), work.data.0.get(index), state.scales.get(index))
-        else {
+        let (Some(norm), Some(column), Some(&squared_scale)) = (
+            state.squared_norms.get_mut(index),
+            work.data.0.get(index),
+            state.squared_scales.get(index),
+        ) else {
             continue;
         };
         let updated = *norm + change;
         *norm =
-            if updated < quarter * *norm { scale * scale * dot(column, column) } else { updated };
+            if updated < quarter * *norm { squared_scale * dot(column, column) } else { updated };
     }
 }
 

@@ -1,0 +1,143 @@
+//! Register-blocked D×D matrix products for the OMT finish, with their known zeros skipped.
+//!
+//! Column j of P·Q is Σₖ Q[k, j]·P[:, k]: an axpy over contiguous columns (the storage is
+//! column-major). Each call computes a block of `R` rows of two output columns at once, with
+//! the 2·R partial results held in registers across the whole k loop; every entry is summed over
+//! k in increasing order, so the bits are the same on every target. On an SSE2 `x86_64` this
+//! runs at about twice the speed of `nalgebra`'s generic product for D = 8…32.
+
+use crate::Real;
+use nalgebra::SMatrix;
+
+/// Entries of a product known to be zero in advance, which are then not computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Structure {
+    /// No known zeros.
+    Dense,
+    /// The left factor is upper-triangular: row i of column k is zero for i > k.
+    UpperLeft,
+    /// Only the lower triangle of the result is wanted; its strict upper triangle is set to zero.
+    LowerResult,
+}
+
+/// `out` = `left`·`right`, skipping the zeros `structure` names.
+pub(crate) fn product_into<T: Real, const D: usize>(
+    left: &SMatrix<T, D, D>,
+    right: &SMatrix<T, D, D>,
+    out: &mut SMatrix<T, D, D>,
+    structure: Structure,
+) {
+    let (left, right, result) = (&left.data.0, &right.data.0, &mut out.data.0);
+    if D.is_multiple_of(8) {
+        blocked::<T, D, 8>(left, right, result, structure);
+    } else if D.is_multiple_of(4) {
+        blocked::<T, D, 4>(left, right, result, structure);
+    } else if D.is_multiple_of(2) {
+        blocked::<T, D, 2>(left, right, result, structure);
+    } else {
+        blocked::<T, D, 1>(left, right, result, structure);
+    }
+    if structure == Structure::LowerResult {
+        for (j, column) in result.iter_mut().enumerate() {
+            for entry in column.iter_mut().take(j) {
+                *entry = T::zero();
+            }
+        }
+    }
+}
+
+/// The product in blocks of `R` rows (R divides D) and two columns.
+fn blocked<T: Real, const D: usize, const R: usize>(
+    left: &[[T; D]; D],
+    right: &[[T; D]; D],
+    result: &mut [[T; D]; D],
+    structure: Structure,
+) {
+    let (result_pairs, result_rest) = result.as_chunks_mut::<2>();
+    let (right_pairs, right_rest) = right.as_chunks::<2>();
+    for (pair, (result_pair, right_pair)) in result_pairs.iter_mut().zip(right_pairs).enumerate() {
+        columns::<T, D, R, 2>(left, right_pair, result_pair, 2 * pair, structure);
+    }
+    for (result_column, right_column) in result_rest.iter_mut().zip(right_rest) {
+        columns::<T, D, R, 1>(
+            left,
+            core::array::from_ref(right_column),
+            core::array::from_mut(result_column),
+            D - 1,
+            structure,
+        );
+    }
+}
+
+/// `C` result columns, starting at column `first`, block of `R` rows by block of `R` rows.
+fn columns<T: Real, const D: usize, const R: usize, const C: usize>(
+    left: &[[T; D]; D],
+    right: &[[T; D]; C],
+    result: &mut [[T; D]; C],
+    first: usize,
+    structure: Structure,
+) {
+    for start in (0..D / R).map(|block| block * R) {
+        if structure == Structure::LowerResult && start + R <= first {
+            continue; // strictly above the diagonal of every column here
+        }
+        let first_k = if structure == Structure::UpperLeft { start } else { 0 };
+        let mut sums = [[T::zero(); R]; C];
+        // An index loop: `enumerate().skip(first_k)` here compiled to half the speed.
+        for k in first_k..D {
+            let Some(rows) = left.get(k).and_then(|column| column.get(start..)?.first_chunk::<R>())
+            else {
+                continue;
+            };
+            for (sum, right_column) in sums.iter_mut().zip(right) {
+                let weight = right_column.get(k).copied().unwrap_or_else(T::zero);
+                for (entry, &value) in sum.iter_mut().zip(rows) {
+                    *entry += weight * value;
+                }
+            }
+        }
+        for (sum, result_column) in sums.iter().zip(result.iter_mut()) {
+            if let Some(target) =
+                result_column.get_mut(start..).and_then(|tail| tail.first_chunk_mut::<R>())
+            {
+                *target = *sum;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Structure, product_into};
+    use nalgebra::SMatrix;
+
+    fn check<const D: usize>() {
+        let left = SMatrix::<f64, D, D>::from_fn(|i, j| (i * 7 + j * 3) as f64 % 5.0 - 2.0);
+        let right = SMatrix::<f64, D, D>::from_fn(|i, j| (i * 2 + j * 5) as f64 % 7.0 - 3.0);
+        let mut out = SMatrix::<f64, D, D>::zeros();
+        // Small integers: every product is exact, so the result must equal nalgebra's exactly.
+        product_into(&left, &right, &mut out, Structure::Dense);
+        assert_eq!(out, left * right, "dense, D = {D}");
+        let upper = left.upper_triangle();
+        product_into(&upper, &right, &mut out, Structure::UpperLeft);
+        assert_eq!(out, upper * right, "upper left, D = {D}");
+        out.fill(f64::NAN);
+        product_into(&left, &right, &mut out, Structure::LowerResult);
+        assert_eq!(out, (left * right).lower_triangle(), "lower result, D = {D}");
+    }
+
+    #[test]
+    fn products_match_nalgebra_exactly_on_integers() {
+        check::<1>();
+        check::<2>();
+        check::<3>();
+        check::<4>();
+        check::<5>();
+        check::<6>();
+        check::<8>();
+        check::<12>();
+        check::<16>();
+        check::<24>();
+        check::<32>();
+    }
+}
