@@ -36,6 +36,8 @@ pub trait Real: RealField + Copy + Default + sealed::Sealed {
     const ONE: Self;
     /// ½.
     const HALF: Self;
+    /// ¼.
+    const QUARTER: Self;
     /// The machine epsilon ε: the gap between 1 and the next larger float (2⁻²³ or 2⁻⁵²).
     const EPSILON: Self;
     /// The unit roundoff u = ε/2: the largest relative error of one correctly rounded operation.
@@ -78,6 +80,7 @@ impl Real for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const HALF: Self = 0.5;
+    const QUARTER: Self = 0.25;
     const EPSILON: Self = f64::EPSILON;
     const UNIT_ROUNDOFF: Self = f64::EPSILON / 2.0;
     const MIN_POSITIVE: Self = f64::MIN_POSITIVE;
@@ -121,6 +124,7 @@ impl Real for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const HALF: Self = 0.5;
+    const QUARTER: Self = 0.25;
     const EPSILON: Self = f32::EPSILON;
     const UNIT_ROUNDOFF: Self = f32::EPSILON / 2.0;
     const MIN_POSITIVE: Self = f32::MIN_POSITIVE;

@@ -225,6 +225,36 @@ fn accumulator_is_bit_identical_to_vjp_and_merging_stays_within_the_accuracy_bou
     assert!((merged.loc - whole.loc).abs().max() <= 1e-12 * whole.loc.abs().max());
 }
 
+fn vjp_equals_pushing_one_sample_at_a_time<T: Real, const D: usize>(n: usize) {
+    let mvn = OmtMvn::new(SVector::<T, D>::zeros(), test_scale_tril::<T, D>()).unwrap();
+    let (samples, grads) = batch(&mvn, n, 12, |x| x.map(|v| v * v - T::one()));
+    let mut accumulator = mvn.vjp_accumulator();
+    for (s, g) in samples.iter().zip(&grads) {
+        accumulator.push(s, g);
+    }
+    assert_eq!(
+        accumulator.finish().unwrap(),
+        mvn.vjp(&samples, &grads).unwrap(),
+        "D = {D}, n = {n}"
+    );
+}
+
+#[test]
+fn vjp_is_bit_identical_to_single_pushes_for_every_blocking_of_a() {
+    // vjp accumulates A in register blocks of 8, 4, 2 or 1 rows and one or two columns, over
+    // chunks of 64 samples: each shape, with a chunk boundary and a partial last chunk.
+    for n in [0, 1, 63, 64, 65, 130] {
+        vjp_equals_pushing_one_sample_at_a_time::<f64, 1>(n);
+        vjp_equals_pushing_one_sample_at_a_time::<f64, 3>(n);
+        vjp_equals_pushing_one_sample_at_a_time::<f64, 5>(n);
+        vjp_equals_pushing_one_sample_at_a_time::<f64, 6>(n);
+        vjp_equals_pushing_one_sample_at_a_time::<f64, 12>(n);
+        vjp_equals_pushing_one_sample_at_a_time::<f32, 8>(n);
+        vjp_equals_pushing_one_sample_at_a_time::<f64, 16>(n);
+        vjp_equals_pushing_one_sample_at_a_time::<f64, 24>(n);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Unbiasedness: averages of the estimator against analytic gradients of E f(x).
 
