@@ -92,6 +92,17 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
         if let Some(index) = loc.iter().position(|x| !x.is_finite_value()) {
             return Err(Error::NonFiniteLoc { index });
         }
+        // One contiguous pass in storage order; only an invalid L pays for the row-major scan
+        // that names its first offending entry.
+        let valid = scale_tril.as_slice().iter().enumerate().all(|(index, &entry)| {
+            let (row, col) = (index % D, index / D);
+            entry.is_finite_value()
+                && (col <= row || entry == T::zero())
+                && (col != row || entry > T::zero())
+        });
+        if valid {
+            return Ok(OmtMvn { loc, scale_tril });
+        }
         for (row, entries) in scale_tril.row_iter().enumerate() {
             for (col, &entry) in entries.iter().enumerate() {
                 if !entry.is_finite_value() {
