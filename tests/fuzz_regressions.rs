@@ -45,3 +45,27 @@ fn one_dimensional_vjp_with_a_subnormal_outer_product_equals_reparam() {
     assert_eq!(Ok(omt), mvn.reparam_vjp(&[sample], &[grad_value]));
     assert_eq!(omt.scale_tril[(0, 0)], -8.289_181e-317);
 }
+
+/// svd: two columns ~10⁻¹¹¹ of the third, so after scaling their squared norms' product
+/// underflows and their rotations take the small-range path, where γ² and α·β underflow to zero.
+/// The convergence certificate (which skips the confirming sweep) read 0/0 as "no mixing" and
+/// stopped with U off orthogonal; rotations outside the normal range now end the tail.
+#[test]
+fn svd_does_not_certify_convergence_from_underflowed_rotations() {
+    // The fuzzer's input, column by column.
+    let a = Matrix3::new(
+        2.0,
+        2.0,
+        3.97509765625,
+        -5e-324,
+        2.0,
+        0.0010262727737426758,
+        2.2250738585072014e-308,
+        -1.1648771210558213e111,
+        0.5,
+    );
+    let svd = Svd::new(&a).unwrap();
+    let bound = 8.0 * 3.0 * f64::EPSILON;
+    assert!((svd.u.transpose() * svd.u - Matrix3::identity()).abs().max() <= bound);
+    assert!((svd.v.transpose() * svd.v - Matrix3::identity()).abs().max() <= bound);
+}

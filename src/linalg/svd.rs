@@ -272,7 +272,7 @@ fn rotate_to_convergence<T: Real, const D: usize>(
     let mut scratch = Scratch::new();
     for sweep in 1..=max_sweeps {
         state.start_sweep(work);
-        let mut monitor = TailMonitor::new();
+        let mut monitor = TailMonitor::new(thresholds.tiny_product);
         for _ in 0..RoundRobin::<D>::ROUNDS {
             let buffers = (&mut monitor, &mut scratch);
             rotate_round(work, v.as_deref_mut(), &mut state, &schedule, &thresholds, buffers);
@@ -306,28 +306,31 @@ struct TailMonitor<T> {
     largest_cosine_squared: T,
     /// μ² over the rotated pairs.
     largest_mixing_squared: T,
+    /// The smallest α·β of the normal range (see [`Thresholds`]).
+    tiny_product: T,
 }
 
 impl<T: Real> TailMonitor<T> {
     /// Rotations of cosines above this (2⁻²⁰) mean the sweep is not in the tail.
     const TAIL_COSINE_SQUARED: f64 = 1.0 / (1u64 << 40) as f64;
 
-    fn new() -> Self {
+    fn new(tiny_product: T) -> Self {
         TailMonitor {
             rotated: false,
             tail: true,
             largest_cosine_squared: T::zero(),
             largest_mixing_squared: T::zero(),
+            tiny_product,
         }
     }
 
-    /// Records a rotation, in the tail, of a pair with squared norms (α, β) before it.
+    /// Records a rotation, in the tail, of a pair with squared norms (α, β) before it. A rotation
+    /// outside the normal range (α·β below `tiny_product`, where γ² and α·β may have lost bits to
+    /// underflow) or with a non-finite measure ends the tail: the certificate only rests on
+    /// quantities that are accurate.
     fn observe(&mut self, (alpha, beta): (T, T), rotation: &Rotation<T>) {
-        let cosine_squared = rotation.gamma_squared / (alpha * beta);
-        if cosine_squared > T::from_f64_rounded(Self::TAIL_COSINE_SQUARED) {
-            self.tail = false;
-            return;
-        }
+        let product = alpha * beta;
+        let cosine_squared = rotation.gamma_squared / product;
         // s²·(‖a_q‖/‖a_p‖)² ≤ t²·β/α' and t²·α/β' with the norms after the rotation.
         let (new_alpha, new_beta) = (alpha - rotation.norm_change, beta + rotation.norm_change);
         let ratio =
@@ -335,6 +338,14 @@ impl<T: Real> TailMonitor<T> {
         // t² = (t·γ)²/γ².
         let tangent_squared = rotation.norm_change * rotation.norm_change / rotation.gamma_squared;
         let mixing_squared = tangent_squared * ratio;
+        let trusted = product >= self.tiny_product
+            && cosine_squared.is_finite_value()
+            && mixing_squared.is_finite_value()
+            && cosine_squared <= T::from_f64_rounded(Self::TAIL_COSINE_SQUARED);
+        if !trusted {
+            self.tail = false;
+            return;
+        }
         if cosine_squared > self.largest_cosine_squared {
             self.largest_cosine_squared = cosine_squared;
         }
@@ -754,7 +765,8 @@ mod tests {
     fn tail_certificate_needs_small_cosines_and_small_mixing() {
         let tolerance = 4.0 * f64::EPSILON;
         let certify = |rotations: &[(f64, f64)]| {
-            let mut monitor = TailMonitor::<f64>::new();
+            let mut monitor =
+                TailMonitor::<f64>::new(f64::MIN_POSITIVE / (f64::EPSILON * f64::EPSILON));
             for &(cosine, tangent) in rotations {
                 monitor.rotated = true;
                 if monitor.tail {
@@ -773,6 +785,11 @@ mod tests {
         let mixing = 1.0 / (32.0 * 2.0) * 1.01;
         assert!(!certify(&[(tolerance, mixing)]));
         assert!(certify(&[(tolerance, mixing / 1.1)]));
+        // A rotation whose α·β lies below the normal range (γ² may have underflowed to 0, the
+        // found fuzz case) ends the tail.
+        let mut monitor = TailMonitor::<f64>::new(1e-300);
+        monitor.observe((1e-160, 1e-160), &rotation(0.0, 1e-3));
+        assert!(!monitor.certifies_convergence::<16>(tolerance));
     }
 
     fn every_pair_meets_once_per_sweep<const D: usize>() {
