@@ -4,7 +4,8 @@
 //! column-major). Each call computes a block of `R` rows of two output columns at once, with
 //! the 2·R partial results held in registers across the whole k loop; every entry is summed over
 //! k in increasing order, so the bits are the same on every target. On an SSE2 `x86_64` this
-//! runs at about twice the speed of `nalgebra`'s generic product for D = 8…32.
+//! runs 1.5× (D = 8) to 1.8× (D = 32) as fast as `nalgebra`'s generic product (measured: 12.8
+//! against 7 multiply-adds per ns at D = 32).
 
 use crate::Real;
 use nalgebra::SMatrix;

@@ -253,7 +253,8 @@ fn largest_magnitude<T: Real>(entries: &[T]) -> T {
     partial.into_iter().fold(T::zero(), |m, x| if x > m { x } else { m })
 }
 
-/// Runs Jacobi sweeps until no pair of columns needs a rotation; returns the number of sweeps.
+/// Runs Jacobi sweeps until no pair of columns needs a rotation, or [`TailMonitor`] certifies
+/// that none would; returns the number of sweeps.
 fn rotate_to_convergence<T: Real, const D: usize>(
     work: &mut SMatrix<T, D, D>,
     mut v: Option<&mut SMatrix<T, D, D>>,
@@ -300,7 +301,8 @@ fn rotate_to_convergence<T: Real, const D: usize>(
 struct TailMonitor<T> {
     /// Whether any pair was rotated.
     rotated: bool,
-    /// Whether every rotation so far had a cosine below [`TailMonitor::TAIL_COSINE`].
+    /// Whether every rotation so far had a cosine below 2⁻²⁰ (see `TAIL_COSINE_SQUARED`), in the
+    /// normal range.
     tail: bool,
     /// δ² over the rotated pairs.
     largest_cosine_squared: T,
@@ -501,7 +503,7 @@ struct Rotation<T> {
 }
 
 impl<T: Real> Rotation<T> {
-    /// The identity, for pairs that need no rotation.
+    /// The identity, which fills the scratch buffer.
     const NONE: Self = Rotation {
         shear: (T::ZERO, T::ZERO),
         cosine_squared: T::ONE,
