@@ -27,8 +27,8 @@
 //! power-of-two c and nothing over- or underflows for entries anywhere in the float range.
 
 use crate::linalg::product::{Structure, product_into};
-use crate::linalg::scale_entries;
 use crate::linalg::svd::{MAX_SWEEPS, decompose_scaled_in_place, largest_exponent};
+use crate::linalg::{first_non_finite, scale_entries};
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
 
@@ -46,8 +46,8 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
         return Err(Error::NonFiniteBatch);
     }
     // `OmtMvn::new` validated L, but an accumulator can also come from deserialization.
-    if let Some(index) = scale_tril.as_slice().iter().position(|x| !x.is_finite_value()) {
-        return Err(Error::NonFiniteScaleTril { row: index % D, col: index / D });
+    if let Some((row, col)) = first_non_finite(scale_tril) {
+        return Err(Error::NonFiniteScaleTril { row, col });
     }
     // Five D×D buffers in all, reused as they fall out of use: this is what keeps vjp::<f32, 8>
     // within 4 KiB of stack on a Cortex-M.

@@ -33,6 +33,14 @@ pub(crate) fn dot<T: Real>(x: &[T], y: &[T]) -> T {
     (s0 + s2) + (s1 + s3)
 }
 
+/// (row, column) of the first non-finite entry in storage (column-major) order, if any.
+pub(crate) fn first_non_finite<T: Real, const D: usize>(
+    matrix: &nalgebra::SMatrix<T, D, D>,
+) -> Option<(usize, usize)> {
+    let index = matrix.as_slice().iter().position(|x| !x.is_finite_value())?;
+    Some((index % D, index / D))
+}
+
 /// The k-th standard basis vector.
 pub(crate) fn unit_vector<T: Real, const D: usize>(k: usize) -> nalgebra::SVector<T, D> {
     nalgebra::SVector::from_fn(|i, _| if i == k { T::one() } else { T::zero() })

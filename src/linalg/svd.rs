@@ -219,8 +219,8 @@ fn negligible_square<T: Real>() -> T {
 }
 
 fn check_finite<T: Real, const D: usize>(matrix: &SMatrix<T, D, D>) -> Result<(), Error> {
-    match matrix.as_slice().iter().position(|x| !x.is_finite_value()) {
-        Some(index) => Err(Error::NonFiniteMatrix { row: index % D, col: index / D }),
+    match super::first_non_finite(matrix) {
+        Some((row, col)) => Err(Error::NonFiniteMatrix { row, col }),
         None => Ok(()),
     }
 }
