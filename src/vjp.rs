@@ -275,8 +275,8 @@ fn add_sample<T: Real, const D: usize>(
 /// passes over them.
 const BATCH_CHUNK: usize = 64;
 
-/// A += Σⱼ gⱼ·εⱼᵀ over a chunk: for each block of `R` rows (R divides D) and two columns of A,
-/// held in registers, one pass over the chunk. Each entry receives the products in sample order,
+/// A += Σⱼ gⱼ·εⱼᵀ over a chunk: for each block of `R` rows (R divides D) and one or two columns
+/// of A, held in registers, one pass over the chunk. Each entry receives the products in sample order,
 /// as one sample at a time would add them.
 fn accumulate_blocked<T: Real, const D: usize, const R: usize>(
     outer_sum: &mut SMatrix<T, D, D>,
