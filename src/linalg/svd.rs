@@ -114,10 +114,10 @@ impl<T: Real, const D: usize> Svd<T, D> {
     /// assert!(Svd::with_max_sweeps(&a, 20).is_ok());
     /// ```
     pub fn with_max_sweeps(matrix: &SMatrix<T, D, D>, max_sweeps: usize) -> Result<Self, Error> {
-        let mut v = SMatrix::<T, D, D>::identity();
-        let mut u = *matrix;
-        let (singular_values, sweeps) = decompose_in_place(&mut u, Some(&mut v), max_sweeps)?;
-        Ok(Svd { u, singular_values, v, sweeps })
+        let mut v = super::CacheAligned(SMatrix::<T, D, D>::identity());
+        let mut u = super::CacheAligned(*matrix);
+        let (singular_values, sweeps) = decompose_in_place(&mut u.0, Some(&mut v.0), max_sweeps)?;
+        Ok(Svd { u: u.0, singular_values, v: v.0, sweeps })
     }
 
     /// U·diag(s)·Vᵀ: the matrix this decomposition came from, up to rounding.
@@ -152,9 +152,9 @@ impl<T: Real, const D: usize> LeftSvd<T, D> {
     /// # Errors
     /// As [`Svd::with_max_sweeps`].
     pub fn with_max_sweeps(matrix: &SMatrix<T, D, D>, max_sweeps: usize) -> Result<Self, Error> {
-        let mut u = *matrix;
-        let (singular_values, sweeps) = decompose_in_place(&mut u, None, max_sweeps)?;
-        Ok(LeftSvd { u, singular_values, sweeps })
+        let mut u = super::CacheAligned(*matrix);
+        let (singular_values, sweeps) = decompose_in_place(&mut u.0, None, max_sweeps)?;
+        Ok(LeftSvd { u: u.0, singular_values, sweeps })
     }
 }
 
