@@ -19,7 +19,9 @@
 //! # Cost
 //! One Jacobi SVD of L (as [`LeftSvd`](crate::linalg::LeftSvd), in place), then W = Lᵀ·U·S⁻¹
 //! over the triangle (D³/2 multiply-adds), A·W and (A·W)ᵀ·U (D³ each), U·Y (D³) and the lower
-//! triangle of (U·Y)·Wᵀ (D³/2): 4·D³ multiply-adds after the sweeps, in five D×D buffers.
+//! triangle of (U·Y)·Wᵀ (D³/2): 4·D³ multiply-adds after the sweeps, in five D×D buffers. For a
+//! batch of one sample, A = g·εᵀ and B = (Wᵀ·ε)·(Uᵀ·g)ᵀ takes two matrix-vector products instead
+//! of A·W and (A·W)ᵀ·U: 2·D³ after the sweeps.
 //!
 //! # Scale
 //! The gradient is exactly invariant under L → c·L. L is first multiplied by the power of two that
@@ -28,11 +30,12 @@
 
 use crate::linalg::product::{Structure, product_into};
 use crate::linalg::svd::{MAX_SWEEPS, decompose_scaled_in_place, largest_exponent};
-use crate::linalg::{first_non_finite, scale_entries};
+use crate::linalg::{CacheAligned, dot, first_non_finite, scale_entries};
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
 
-/// tril(2·X·L) for the batch statistic `outer_sum` = A = Σⱼ gⱼ·εⱼᵀ.
+/// tril(2·X·L) for the batch statistic `outer_sum` = A = Σⱼ gⱼ·εⱼᵀ. When the batch was one
+/// sample, `lone_sample` = (ε, g) lets B be formed from its rank-one factors.
 ///
 /// # Errors
 /// [`Error::NonFiniteBatch`] if A has a non-finite entry, [`Error::IllConditioned`] if L's
@@ -41,6 +44,7 @@ use nalgebra::{SMatrix, SVector};
 pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     scale_tril: &SMatrix<T, D, D>,
     outer_sum: &SMatrix<T, D, D>,
+    lone_sample: Option<(&SVector<T, D>, &SVector<T, D>)>,
 ) -> Result<SMatrix<T, D, D>, Error> {
     if outer_sum.as_slice().iter().any(|x| !x.is_finite_value()) {
         return Err(Error::NonFiniteBatch);
@@ -54,8 +58,10 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     let exponent = largest_exponent(scale_tril);
     let mut lower = *scale_tril;
     scale_entries(&mut lower, -exponent);
-    let mut u = lower;
-    let (singular_values, _) = decompose_scaled_in_place(&mut u, None, MAX_SWEEPS)?;
+    // The sweeps' working copy, on a cache line (see `CacheAligned`).
+    let mut aligned = CacheAligned(lower);
+    let (singular_values, _) = decompose_scaled_in_place(&mut aligned.0, None, MAX_SWEEPS)?;
+    let u = &aligned.0;
     // The scaled L has its largest entry in [½, 1); below this threshold s² has lost bits.
     let smallest_trusted = (T::MIN_POSITIVE / T::EPSILON).libm_sqrt();
     if singular_values.as_slice().iter().any(|&s| s < smallest_trusted) {
@@ -63,14 +69,20 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     }
     let mut right = SMatrix::<T, D, D>::zeros();
     lower.transpose_mut(); // Lᵀ, upper-triangular
-    right_singular_vectors(&lower, &u, &singular_values, &mut right);
+    right_singular_vectors(&lower, u, &singular_values, &mut right);
     let mut product = SMatrix::<T, D, D>::zeros();
-    product_into(outer_sum, &right, &mut product, Structure::Dense); // A·W
-    product.transpose_mut(); // Wᵀ·Aᵀ
     let mut y = SMatrix::<T, D, D>::zeros();
-    product_into(&product, &u, &mut y, Structure::Dense); // B = Wᵀ·Aᵀ·U, weighted into Y in place
+    // B = Wᵀ·Aᵀ·U, weighted into Y in place.
+    match lone_sample {
+        Some((noise, grad)) => rank_one_into(&right, noise, u, grad, &mut y),
+        None => {
+            product_into(outer_sum, &right, &mut product, Structure::Dense); // A·W
+            product.transpose_mut(); // Wᵀ·Aᵀ
+            product_into(&product, u, &mut y, Structure::Dense);
+        }
+    }
     weight_in_place(&mut y, &singular_values);
-    product_into(&u, &y, &mut product, Structure::Dense); // U·Y
+    product_into(u, &y, &mut product, Structure::Dense); // U·Y
     right.transpose_mut(); // Wᵀ
     product_into(&product, &right, &mut lower, Structure::LowerResult);
     let gradient = lower;
@@ -78,6 +90,29 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
         return Err(Error::Overflow);
     }
     Ok(gradient)
+}
+
+/// B = Wᵀ·Aᵀ·U = (Wᵀ·ε)·(Uᵀ·g)ᵀ for A = g·εᵀ: two matrix-vector products and an outer product
+/// (3·D² multiply-adds) in place of A·W and (A·W)ᵀ·U (2·D³).
+fn rank_one_into<T: Real, const D: usize>(
+    right: &SMatrix<T, D, D>,
+    noise: &SVector<T, D>,
+    u: &SMatrix<T, D, D>,
+    grad: &SVector<T, D>,
+    b: &mut SMatrix<T, D, D>,
+) {
+    let [noise] = &noise.data.0;
+    let [grad] = &grad.data.0;
+    let mut projected_noise = [T::ZERO; D]; // Wᵀ·ε
+    for (entry, column) in projected_noise.iter_mut().zip(&right.data.0) {
+        *entry = dot(column, noise);
+    }
+    for (b_column, u_column) in b.data.0.iter_mut().zip(&u.data.0) {
+        let projected_grad = dot(u_column, grad); // (Uᵀ·g)ⱼ
+        for (entry, &value) in b_column.iter_mut().zip(&projected_noise) {
+            *entry = value * projected_grad;
+        }
+    }
 }
 
 /// B → Y in place, Yₐᵦ = (sₐ·sᵦ·Bₐᵦ + sᵦ²·Bᵦₐ) / (sₐ² + sᵦ²), each pair (a, b), (b, a)

@@ -225,6 +225,52 @@ fn accumulator_is_bit_identical_to_vjp_and_merging_stays_within_the_accuracy_bou
     assert!((merged.loc - whole.loc).abs().max() <= 1e-12 * whole.loc.abs().max());
 }
 
+/// One sample takes the rank-one finish (B from two matrix-vector products); the same A reached
+/// through a second, zero-gradient push takes the general one (two D×D products). They must agree
+/// within the accuracy bound, and an empty accumulator merged with a one-sample one is still one
+/// sample.
+fn single_sample_finish_agrees_with_the_general_finish<T: Real, const D: usize>(
+    scale_tril: SMatrix<T, D, D>,
+) {
+    let mvn = OmtMvn::new(SVector::<T, D>::zeros(), scale_tril).unwrap();
+    let (samples, grads) = batch(&mvn, 1, 21, |x| x.map(|v| v * v * v - v));
+    let single = mvn.vjp(&samples, &grads).unwrap();
+    let mut general = mvn.vjp_accumulator();
+    general.push(&samples[0], &grads[0]);
+    general.push(&samples[0], &SVector::zeros());
+    let general = general.finish().unwrap();
+    assert_eq!(general.loc, single.loc);
+
+    let svd = omt_mvn::linalg::LeftSvd::new(&scale_tril).unwrap();
+    let kappa = (svd.singular_values[0] / svd.singular_values[D - 1]).to_f64();
+    let bound = 8.0 * D as f64 * kappa * T::UNIT_ROUNDOFF.to_f64();
+    let terms = (grads[0] * samples[0].noise.transpose()).abs().max().to_f64();
+    let size = single.scale_tril.abs().max().to_f64().max(terms);
+    let difference = (general.scale_tril - single.scale_tril).abs().max().to_f64() / size;
+    assert!(difference <= bound, "D = {D}: {difference:e} > {bound:e}");
+
+    let (mut empty, mut one) = (mvn.vjp_accumulator(), mvn.vjp_accumulator());
+    one.push(&samples[0], &grads[0]);
+    empty.merge(&one);
+    assert_eq!(empty.finish().unwrap(), single);
+}
+
+#[test]
+fn single_sample_finish_agrees_with_the_general_finish_within_the_accuracy_bound() {
+    single_sample_finish_agrees_with_the_general_finish::<f64, 8>(test_scale_tril());
+    single_sample_finish_agrees_with_the_general_finish::<f32, 8>(test_scale_tril());
+    single_sample_finish_agrees_with_the_general_finish::<f64, 16>(test_scale_tril());
+    // Graded: the diagonal spans ten orders of magnitude, κ ≈ 10¹⁰.
+    let graded = SMatrix::<f64, 6, 6>::from_fn(|i, j| {
+        if i < j {
+            0.0
+        } else {
+            10f64.powi(-2 * i as i32) * if i == j { 1.0 } else { 0.3 * (i + j) as f64 }
+        }
+    });
+    single_sample_finish_agrees_with_the_general_finish::<f64, 6>(graded);
+}
+
 fn vjp_equals_pushing_one_sample_at_a_time<T: Real, const D: usize>(n: usize) {
     let mvn = OmtMvn::new(SVector::<T, D>::zeros(), test_scale_tril::<T, D>()).unwrap();
     let (samples, grads) = batch(&mvn, n, 12, |x| x.map(|v| v * v - T::one()));
