@@ -164,13 +164,15 @@ impl<T: Real, const D: usize> LeftSvd<T, D> {
 /// which matters on a 16 KiB Cortex-M0.
 pub(crate) fn decompose_in_place<T: Real, const D: usize>(
     work: &mut SMatrix<T, D, D>,
-    v: Option<&mut SMatrix<T, D, D>>,
+    mut v: Option<&mut SMatrix<T, D, D>>,
     max_sweeps: usize,
 ) -> Result<(SVector<T, D>, usize), Error> {
     check_finite(work)?;
     let exponent = largest_exponent(work);
     super::scale_entries(work, -exponent);
-    let (mut singular_values, sweeps) = decompose_scaled_in_place(work, v, max_sweeps)?;
+    let (mut singular_values, sweeps) =
+        decompose_scaled_in_place(work, v.as_deref_mut(), max_sweeps)?;
+    sort_decreasing(work, &mut singular_values, v);
     super::scale_entries(&mut singular_values, exponent);
     if singular_values.iter().any(|s| !s.is_finite_value()) {
         return Err(Error::Overflow);
@@ -179,14 +181,15 @@ pub(crate) fn decompose_in_place<T: Real, const D: usize>(
 }
 
 /// [`decompose_in_place`] for a finite matrix already scaled by a power of two so that its
-/// largest entry lies in [½, 1) (or zero): rotates to convergence, normalizes, completes and
-/// sorts; returns the singular values of the scaled matrix.
+/// largest entry lies in [½, 1) (or zero): rotates to convergence, normalizes and completes;
+/// returns the singular values of the scaled matrix, in no particular order (the OMT gradient
+/// does not depend on it, so only the public decompositions pay for sorting).
 pub(crate) fn decompose_scaled_in_place<T: Real, const D: usize>(
     work: &mut SMatrix<T, D, D>,
-    mut v: Option<&mut SMatrix<T, D, D>>,
+    v: Option<&mut SMatrix<T, D, D>>,
     max_sweeps: usize,
 ) -> Result<(SVector<T, D>, usize), Error> {
-    let sweeps = rotate_to_convergence(work, v.as_deref_mut(), max_sweeps)?;
+    let sweeps = rotate_to_convergence(work, v, max_sweeps)?;
     let mut norms = SVector::<T, D>::zeros();
     let mut negligible = [false; D];
     let tiny_square = negligible_square::<T>();
@@ -209,7 +212,6 @@ pub(crate) fn decompose_scaled_in_place<T: Real, const D: usize>(
         }
     }
     complete_basis(work, &negligible);
-    sort_decreasing(work, &mut norms, v);
     Ok((norms, sweeps))
 }
 
