@@ -30,7 +30,7 @@
 
 use crate::linalg::product::{Structure, product_into};
 use crate::linalg::svd::{MAX_SWEEPS, decompose_scaled_in_place, largest_exponent};
-use crate::linalg::{CacheAligned, dot, first_non_finite, scale_entries};
+use crate::linalg::{CacheAligned, all_finite, dot, first_non_finite, scale_entries};
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
 
@@ -46,7 +46,7 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     outer_sum: &SMatrix<T, D, D>,
     lone_sample: Option<(&SVector<T, D>, &SVector<T, D>)>,
 ) -> Result<SMatrix<T, D, D>, Error> {
-    if outer_sum.as_slice().iter().any(|x| !x.is_finite_value()) {
+    if !all_finite(outer_sum.as_slice()) {
         return Err(Error::NonFiniteBatch);
     }
     // `OmtMvn::new` validated L, but an accumulator can also come from deserialization.
@@ -86,7 +86,7 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     right.transpose_mut(); // Wᵀ
     product_into(&product, &right, &mut lower, Structure::LowerResult);
     let gradient = lower;
-    if gradient.as_slice().iter().any(|x| !x.is_finite_value()) {
+    if !all_finite(gradient.as_slice()) {
         return Err(Error::Overflow);
     }
     Ok(gradient)

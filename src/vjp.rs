@@ -11,6 +11,7 @@
 //! costs O(D³). Inputs are validated lazily: a non-finite noise or gradient makes A non-finite,
 //! which `finish` reports as [`Error::NonFiniteBatch`].
 
+use crate::linalg::all_finite;
 use crate::omt::omt_scale_tril_grad;
 use crate::{Error, OmtMvn, Real, Sample};
 use nalgebra::{SMatrix, SVector};
@@ -177,7 +178,7 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
         if self.mismatched {
             return Err(Error::AccumulatorMismatch);
         }
-        if self.loc_grad.as_slice().iter().any(|x| !x.is_finite_value()) {
+        if !all_finite(self.loc_grad.as_slice()) {
             return Err(Error::NonFiniteBatch);
         }
         let lone_sample = match &self.pushed {
@@ -264,7 +265,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
         }
         // Every gradient entry reaches `loc` and every noise entry reaches row D − 1 of tril(A)
         // (as ∞ or as NaN = ∞·0), so checking the sums checks the inputs.
-        if loc.as_slice().iter().chain(scale_tril.as_slice()).any(|x| !x.is_finite_value()) {
+        if !all_finite(loc.as_slice()) || !all_finite(scale_tril.as_slice()) {
             return Err(Error::NonFiniteBatch);
         }
         Ok(Grads { loc, scale_tril })

@@ -210,8 +210,9 @@ pub fn draw_vjp_input<T: FuzzFloat, const D: usize>(
 }
 
 /// vjp properties: finite gradients with a zero upper triangle or a typed error; the accumulator
-/// gives the same answer; power-of-two scaling of L leaves every bit unchanged; D = 1 is the
-/// reparam estimator; reparam_vjp is finite or a typed error.
+/// gives the same answer (also a lone sample merged into an empty one); power-of-two scaling of
+/// L leaves every bit unchanged; D = 1 is the reparam estimator; reparam_vjp is finite or a typed
+/// error.
 pub fn check_vjp<T: FuzzFloat, const D: usize>(input: &VjpInput<T, D>) {
     let Ok(mvn) = OmtMvn::new(input.loc, input.scale_tril) else {
         return;
@@ -245,6 +246,19 @@ pub fn check_vjp<T: FuzzFloat, const D: usize>(input: &VjpInput<T, D>) {
         accumulator.push(s, g);
     }
     assert_eq!(accumulator.finish(), result, "accumulator disagrees with vjp");
+    if let ([sample], [grad]) = (samples.as_slice(), grads.as_slice()) {
+        // One sample takes the rank-one finish; merged into an empty accumulator it still must.
+        let (mut empty, mut one) = (mvn.vjp_accumulator(), mvn.vjp_accumulator());
+        one.push(sample, grad);
+        empty.merge(&one);
+        assert_eq!(empty.finish(), result, "a merged lone sample disagrees with vjp");
+        // The general finish of the same A (a zero-gradient second push adds nothing to it) is
+        // finite or a typed error too.
+        one.push(sample, &SVector::zeros());
+        if let Ok(g) = one.finish() {
+            assert!(g.scale_tril.iter().all(|x| x.is_finite_value()), "non-finite gradient");
+        }
+    }
     let scaled = input.scale_tril.map(|x| x.scale_by_power_of_two(input.exponent));
     let exact = scaled
         .iter()
