@@ -2,7 +2,7 @@
 
 use omt_mvn::OmtMvn;
 use omt_mvn::linalg::Svd;
-use omt_mvn::nalgebra::{Matrix1, Matrix3, Vector1};
+use omt_mvn::nalgebra::{Matrix1, Matrix3, SMatrix, Vector1};
 
 /// svd: a matrix whose only singular value, √2·2⁻¹⁴⁹, is itself subnormal. The decomposition is
 /// right in the scaled domain; the returned value is that number rounded to the subnormal grid.
@@ -68,4 +68,57 @@ fn svd_does_not_certify_convergence_from_underflowed_rotations() {
     let bound = 8.0 * 3.0 * f64::EPSILON;
     assert!((svd.u.transpose() * svd.u - Matrix3::identity()).abs().max() <= bound);
     assert!((svd.v.transpose() * svd.v - Matrix3::identity()).abs().max() <= bound);
+}
+
+/// svd: a 16×16 matrix of numerical rank 11 (most entries 1.14·10⁵⁴, a few −2.06·10⁶², 10³¹,
+/// 10⁻²⁴⁶ and zeros). Jacobi needs 19 sweeps, rotating the rounding-level columns of the null
+/// space among themselves, and V, the product of those rotations, ends 130·ε from orthogonal:
+/// over the fuzz property's 8·D·ε, which had assumed at most 8 sweeps. U (normalized columns, not
+/// accumulated) stays within ε·D; V's bound now grows with the sweeps, D·ε per sweep past 8.
+#[test]
+fn svd_of_a_rank_deficient_matrix_keeps_v_orthogonal_to_its_sweep_count() {
+    let big = 1.144_177_867_046_837_6e54;
+    let (huge, mid) = (-2.056_880_696_651_507_3e62, 1.614_638_882_158_239_2e31);
+    let mut a = SMatrix::<f64, 16, 16>::repeat(big);
+    // The fuzzer's input: every entry that is not `big`, as (row, column, value).
+    let exceptions = [
+        (0, 0, 1.144_177_867_046_837_6e-246),
+        (1, 0, 0.0),
+        (2, 0, -3.734_221_124_678_253e-246),
+        (4, 0, huge),
+        (5, 0, huge),
+        (8, 3, 0.0),
+        (9, 3, 0.0),
+        (10, 3, 0.0),
+        (11, 3, 0.0),
+        (4, 6, mid),
+        (5, 7, 0.0),
+        (6, 7, 0.0),
+        (7, 7, 0.0),
+        (9, 7, huge),
+        (10, 7, huge),
+        (13, 10, 0.0),
+        (14, 10, 0.0),
+        (15, 10, 0.0),
+        (0, 11, 0.0),
+        (11, 12, 1.614_525_267_799_019e31),
+        (3, 13, mid),
+        (4, 14, 0.0),
+        (5, 14, 0.0),
+        (6, 14, 0.0),
+        (7, 14, 0.0),
+        (8, 14, -1.482_067_893_409_106_8e-245),
+        (11, 15, 2.855_682_745_845_613e31),
+    ];
+    for (row, col, value) in exceptions {
+        a[(row, col)] = value;
+    }
+    let svd = Svd::new(&a).unwrap();
+    let identity = SMatrix::<f64, 16, 16>::identity();
+    let u_error = (svd.u.transpose() * svd.u - identity).abs().max();
+    let v_error = (svd.v.transpose() * svd.v - identity).abs().max();
+    assert!(svd.sweeps > 8, "the case needs many sweeps ({})", svd.sweeps);
+    assert!(u_error <= 8.0 * 16.0 * f64::EPSILON, "U: {u_error:e}");
+    let accumulated = 16.0 * svd.sweeps as f64 * f64::EPSILON;
+    assert!(v_error <= accumulated, "V: {v_error:e} after {} sweeps", svd.sweeps);
 }
