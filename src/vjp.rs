@@ -57,13 +57,6 @@ pub struct Grads<T, const D: usize> {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(
-    feature = "serde",
-    serde(bound(
-        serialize = "T: nalgebra::Scalar + serde::Serialize",
-        deserialize = "T: nalgebra::Scalar + serde::Deserialize<'de>"
-    ))
-)]
 pub struct VjpAccumulator<T: Real, const D: usize> {
     scale_tril: SMatrix<T, D, D>,
     loc_grad: SVector<T, D>,
@@ -78,13 +71,6 @@ pub struct VjpAccumulator<T: Real, const D: usize> {
 /// always, so that [`VjpAccumulator::merge`] and a second push need no special case.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(
-    feature = "serde",
-    serde(bound(
-        serialize = "T: nalgebra::Scalar + serde::Serialize",
-        deserialize = "T: nalgebra::Scalar + serde::Deserialize<'de>"
-    ))
-)]
 enum Pushed<T: Real, const D: usize> {
     Nothing,
     One { noise: SVector<T, D>, grad_value: SVector<T, D> },
