@@ -60,7 +60,7 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     scale_entries(&mut lower, -exponent);
     // The sweeps' working copy, on a cache line (see `CacheAligned`).
     let mut aligned = CacheAligned(lower);
-    let (singular_values, _) = decompose_scaled_in_place(&mut aligned.0, None, MAX_SWEEPS)?;
+    let (singular_values, _) = decompose_scaled_in_place(&mut aligned, None, MAX_SWEEPS)?;
     let u = &aligned.0;
     // The scaled L has its largest entry in [½, 1); below this threshold s² has lost bits.
     let smallest_trusted = (T::MIN_POSITIVE / T::EPSILON).libm_sqrt();

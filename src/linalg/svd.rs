@@ -44,6 +44,7 @@
 //! rotated among themselves. For well-scaled A (such as a triangular factor with a graded
 //! diagonal) the singular values have high relative accuracy, independent of κ(A).
 
+use super::CacheAligned;
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
 
@@ -124,9 +125,9 @@ impl<T: Real, const D: usize> Svd<T, D> {
     /// assert!(Svd::with_max_sweeps(&a, 20).is_ok());
     /// ```
     pub fn with_max_sweeps(matrix: &SMatrix<T, D, D>, max_sweeps: usize) -> Result<Self, Error> {
-        let mut v = super::CacheAligned(SMatrix::<T, D, D>::identity());
-        let mut u = super::CacheAligned(*matrix);
-        let (singular_values, sweeps) = decompose_in_place(&mut u.0, Some(&mut v.0), max_sweeps)?;
+        let mut v = CacheAligned(SMatrix::<T, D, D>::identity());
+        let mut u = CacheAligned(*matrix);
+        let (singular_values, sweeps) = decompose_in_place(&mut u, Some(&mut v.0), max_sweeps)?;
         Ok(Svd { u: u.0, singular_values, v: v.0, sweeps })
     }
 
@@ -162,8 +163,8 @@ impl<T: Real, const D: usize> LeftSvd<T, D> {
     /// # Errors
     /// As [`Svd::with_max_sweeps`].
     pub fn with_max_sweeps(matrix: &SMatrix<T, D, D>, max_sweeps: usize) -> Result<Self, Error> {
-        let mut u = super::CacheAligned(*matrix);
-        let (singular_values, sweeps) = decompose_in_place(&mut u.0, None, max_sweeps)?;
+        let mut u = CacheAligned(*matrix);
+        let (singular_values, sweeps) = decompose_in_place(&mut u, None, max_sweeps)?;
         Ok(LeftSvd { u: u.0, singular_values, sweeps })
     }
 }
@@ -173,16 +174,16 @@ impl<T: Real, const D: usize> LeftSvd<T, D> {
 /// applied to it (it must come in as the identity). Working in place keeps the stack small,
 /// which matters on a 16 KiB Cortex-M0.
 pub(crate) fn decompose_in_place<T: Real, const D: usize>(
-    work: &mut SMatrix<T, D, D>,
+    work: &mut CacheAligned<SMatrix<T, D, D>>,
     mut v: Option<&mut SMatrix<T, D, D>>,
     max_sweeps: usize,
 ) -> Result<(SVector<T, D>, usize), Error> {
-    check_finite(work)?;
-    let exponent = largest_exponent(work);
-    super::scale_entries(work, -exponent);
+    check_finite(&work.0)?;
+    let exponent = largest_exponent(&work.0);
+    super::scale_entries(&mut work.0, -exponent);
     let (mut singular_values, sweeps) =
         decompose_scaled_in_place(work, v.as_deref_mut(), max_sweeps)?;
-    sort_decreasing(work, &mut singular_values, v);
+    sort_decreasing(&mut work.0, &mut singular_values, v);
     super::scale_entries(&mut singular_values, exponent);
     if singular_values.iter().any(|s| !s.is_finite_value()) {
         return Err(Error::Overflow);
@@ -195,11 +196,12 @@ pub(crate) fn decompose_in_place<T: Real, const D: usize>(
 /// returns the singular values of the scaled matrix, in no particular order (the OMT gradient
 /// does not depend on it, so only the public decompositions pay for sorting).
 pub(crate) fn decompose_scaled_in_place<T: Real, const D: usize>(
-    work: &mut SMatrix<T, D, D>,
+    aligned: &mut CacheAligned<SMatrix<T, D, D>>,
     v: Option<&mut SMatrix<T, D, D>>,
     max_sweeps: usize,
 ) -> Result<(SVector<T, D>, usize), Error> {
-    let sweeps = rotate_to_convergence(work, v, max_sweeps)?;
+    let sweeps = rotate_to_convergence(aligned, v, max_sweeps)?;
+    let work = &mut aligned.0;
     let mut norms = SVector::<T, D>::zeros();
     let mut negligible = [false; D];
     let tiny_square = negligible_square::<T>();
@@ -268,7 +270,7 @@ fn largest_magnitude<T: Real>(entries: &[T]) -> T {
 /// Runs Jacobi sweeps until no pair of columns needs a rotation, or [`TailMonitor`] certifies
 /// that none would; returns the number of sweeps.
 fn rotate_to_convergence<T: Real, const D: usize>(
-    work: &mut SMatrix<T, D, D>,
+    aligned: &mut CacheAligned<SMatrix<T, D, D>>,
     mut v: Option<&mut SMatrix<T, D, D>>,
     max_sweeps: usize,
 ) -> Result<usize, Error> {
@@ -279,24 +281,27 @@ fn rotate_to_convergence<T: Real, const D: usize>(
     // Which column each position of the ordering holds, once the sweeps stop moving columns.
     let mut positions: Option<[usize; D]> = None;
     for sweep in 1..=max_sweeps {
-        state.start_sweep(work);
+        state.start_sweep(&aligned.0);
         let mut monitor = TailMonitor::new(thresholds.tiny_product);
         for round in 0..D {
             let buffers = (&mut monitor, &mut scratch);
             let v = v.as_deref_mut();
             match positions.as_mut() {
-                None => rotate_round_moving(work, v, &mut state, round % 2, &thresholds, buffers),
+                None => {
+                    rotate_round_moving(aligned, v, &mut state, round % 2, &thresholds, buffers)
+                }
                 Some(positions) => {
                     let round = (positions, round % 2);
-                    rotate_round_in_place(work, v, &mut state, round, &thresholds, buffers);
+                    rotate_round_in_place(aligned, v, &mut state, round, &thresholds, buffers);
                 }
             }
         }
         if !monitor.rotated || monitor.certifies_convergence::<D>(tolerance) {
-            state.fold_scales(work, v.as_deref_mut(), T::ONE);
+            state.fold_scales(&mut aligned.0, v.as_deref_mut(), T::ONE);
             return Ok(sweep);
         }
-        state.fold_scales(work, v.as_deref_mut(), T::from_f64_rounded(SMALLEST_KEPT_SCALE));
+        let threshold = T::from_f64_rounded(SMALLEST_KEPT_SCALE);
+        state.fold_scales(&mut aligned.0, v.as_deref_mut(), threshold);
         if positions.is_none() && monitor.mostly_small::<D>() {
             positions = Some(core::array::from_fn(|k| k));
         }
@@ -532,19 +537,21 @@ impl<T: Real, const D: usize> Scratch<T, D> {
 /// between rotations instead, to overlap the square roots with the rotations, measured 4–15 %
 /// slower.) Every rotation is reported to `monitor`.
 fn rotate_round_moving<T: Real, const D: usize>(
-    work: &mut SMatrix<T, D, D>,
+    work: &mut CacheAligned<SMatrix<T, D, D>>,
     v: Option<&mut SMatrix<T, D, D>>,
     state: &mut SweepState<T, D>,
     first: usize,
     thresholds: &Thresholds<T>,
     (monitor, scratch): (&mut TailMonitor<T>, &mut Scratch<T, D>),
 ) {
-    let columns = adjacent_pairs(&mut work.data.0, first);
+    let pairs = D.saturating_sub(first) / 2; // as many as `adjacent_pairs` makes
+    for (k, xi) in scratch.inner_products.iter_mut().take(pairs).enumerate() {
+        let p = first + 2 * k;
+        *xi = column_dot(work, (p, p + 1));
+    }
+    let columns = adjacent_pairs(&mut work.0.data.0, first);
     let states = adjacent_pairs(&mut state.columns, first);
     let mut v_columns = v.map(|v| adjacent_pairs(&mut v.data.0, first));
-    for (xi, [x, y]) in scratch.inner_products.iter_mut().zip(columns.iter()) {
-        *xi = pair_dot(x, y);
-    }
     let parameters = scratch.inner_products.iter().zip(states.iter());
     for (rotation, (&xi, &[(alpha, e_p), (beta, e_q)])) in
         scratch.rotations.iter_mut().zip(parameters)
@@ -580,7 +587,7 @@ fn rotate_round_moving<T: Real, const D: usize>(
 /// position of the ordering, and the swaps exchange its entries instead. Cheaper once most pairs
 /// need no rotation.
 fn rotate_round_in_place<T: Real, const D: usize>(
-    work: &mut SMatrix<T, D, D>,
+    aligned: &mut CacheAligned<SMatrix<T, D, D>>,
     mut v: Option<&mut SMatrix<T, D, D>>,
     state: &mut SweepState<T, D>,
     (positions, first): (&mut [usize; D], usize),
@@ -589,10 +596,9 @@ fn rotate_round_in_place<T: Real, const D: usize>(
 ) {
     let pairs = adjacent_pairs(positions, first);
     for (xi, &[p, q]) in scratch.inner_products.iter_mut().zip(pairs.iter()) {
-        if let (Some(x), Some(y)) = (work.data.0.get(p), work.data.0.get(q)) {
-            *xi = dot(x, y);
-        }
+        *xi = column_dot(aligned, (p, q));
     }
+    let work = &mut aligned.0;
     let parameters = scratch.inner_products.iter().zip(pairs.iter());
     for (rotation, (&xi, &[p, q])) in scratch.rotations.iter_mut().zip(parameters) {
         *rotation = match (state.columns.get(p), state.columns.get(q)) {
@@ -621,12 +627,21 @@ fn rotate_round_in_place<T: Real, const D: usize>(
     }
 }
 
-/// xᵀy for the columns of a pair, kept out of line: inlined into the loop over pairs, the
-/// compiler vectorizes across pairs (gathering entries of two pairs into one register) or not
-/// at all, where on its own the function runs on two-lane vectors.
+/// x_pᵀx_q for columns p and q of `matrix` (0 if one is past its end), kept out of line:
+/// inlined into the loop over the pairs of a round, the compiler vectorizes across pairs
+/// (gathering entries of two pairs into one register) or not at all, where on its own the
+/// function runs on two-lane vectors. Taking the whole cache-aligned matrix tells the compiler
+/// that the columns are 16-byte aligned (for even D), so every other load folds into a
+/// multiplication.
 #[inline(never)]
-fn pair_dot<T: Real, const D: usize>(x: &[T; D], y: &[T; D]) -> T {
-    super::dot(x, y)
+fn column_dot<T: Real, const D: usize>(
+    matrix: &CacheAligned<SMatrix<T, D, D>>,
+    (p, q): (usize, usize),
+) -> T {
+    match (matrix.0.data.0.get(p), matrix.0.data.0.get(q)) {
+        (Some(x), Some(y)) => dot(x, y),
+        _ => T::ZERO,
+    }
 }
 
 /// The pairs of adjacent entries (first, first + 1), (first + 2, first + 3), … of `items`.
@@ -829,7 +844,7 @@ fn sort_decreasing<T: Real, const D: usize>(
 #[cfg(test)]
 mod tests {
     use super::{
-        Rotation, Scratch, SweepState, TailMonitor, Thresholds, adjacent_pairs,
+        CacheAligned, Rotation, Scratch, SweepState, TailMonitor, Thresholds, adjacent_pairs,
         rotate_round_in_place, rotate_round_moving,
     };
     use nalgebra::SMatrix;
@@ -906,7 +921,7 @@ mod tests {
             ((i * 5 + j * 3) % 11) as f64 / 11.0 - 0.4 + if i == j { 1.0 } else { 0.0 }
         });
         let thresholds = Thresholds::<f64>::new::<D>();
-        let (mut moving, mut in_place) = (a, a);
+        let (mut moving, mut in_place) = (CacheAligned(a), CacheAligned(a));
         let mut v_moving = SMatrix::<f64, D, D>::identity();
         let mut v_in_place = v_moving;
         let (mut state_moving, mut state_in_place) = (SweepState::new(), SweepState::new());
@@ -914,8 +929,8 @@ mod tests {
         let mut scratch = Scratch::new();
         let mut monitor = TailMonitor::new(thresholds.tiny_product);
         for rounds in [D, 3] {
-            state_moving.start_sweep(&moving);
-            state_in_place.start_sweep(&in_place);
+            state_moving.start_sweep(&moving.0);
+            state_in_place.start_sweep(&in_place.0);
             for round in 0..rounds {
                 let (state, buffers) = (&mut state_moving, (&mut monitor, &mut scratch));
                 let v = Some(&mut v_moving);
@@ -928,7 +943,7 @@ mod tests {
         assert!(monitor.rotated);
         assert_ne!(positions, core::array::from_fn(|k| k));
         for (k, &column) in positions.iter().enumerate() {
-            assert_eq!(moving.column(k), in_place.column(column));
+            assert_eq!(moving.0.column(k), in_place.0.column(column));
             assert_eq!(v_moving.column(k), v_in_place.column(column));
             assert_eq!(state_moving.columns[k], state_in_place.columns[column]);
         }
