@@ -116,36 +116,34 @@ fn rank_one_into<T: Real, const D: usize>(
 }
 
 /// B → Y in place, Yₐᵦ = (sₐ·sᵦ·Bₐᵦ + sᵦ²·Bᵦₐ) / (sₐ² + sᵦ²), each pair (a, b), (b, a)
-/// from the same two entries of B and the same two divisions.
+/// from the same two entries of B and one division. The weights sₐ·sᵦ/(sₐ² + sᵦ²) and
+/// sᵦ²/(sₐ² + sᵦ²) lie in [0, 1], and a weighted pair sums to at most 1.21 times its larger
+/// input. The caller guarantees s ≥ √(MIN_POSITIVE/ε) and s ≤ D (the singular values of the
+/// scaled L), so no square under- or overflows.
 fn weight_in_place<T: Real, const D: usize>(
     b: &mut SMatrix<T, D, D>,
     singular_values: &SVector<T, D>,
 ) {
+    let [values] = &singular_values.data.0;
+    let squares = values.map(|s| s * s);
+    let mut inverses = [T::ZERO; D];
     // The diagonal is left as it is: Yₐₐ = (sₐ²·Bₐₐ + sₐ²·Bₐₐ)/(2sₐ²) = Bₐₐ exactly, and
     // computing it as ½·B + ½·B would round a subnormal B.
-    for row in 0..D {
-        for col in row + 1..D {
+    for (col, (&s_col, &square_col)) in values.iter().zip(&squares).enumerate() {
+        // The divisions of a column first, in a loop of their own: they are independent, and
+        // the compiler pairs them into two-lane divisions.
+        for (inverse, &square_row) in inverses.iter_mut().zip(&squares).take(col) {
+            *inverse = T::one() / (square_row + square_col);
+        }
+        for (row, ((&s_row, &square_row), &inverse)) in
+            values.iter().zip(&squares).zip(&inverses).take(col).enumerate()
+        {
             let (upper, lower) = (b[(row, col)], b[(col, row)]);
-            let (s_row, s_col) = (singular_values[row], singular_values[col]);
-            // The entry whose column has the smaller singular value weighs (cross, small),
-            // the other (cross, large).
-            let (cross, small, large) = pair_weights(s_row, s_col);
-            let (upper_swapped, lower_swapped) =
-                if s_row >= s_col { (small, large) } else { (large, small) };
-            b[(row, col)] = cross * upper + upper_swapped * lower;
-            b[(col, row)] = cross * lower + lower_swapped * upper;
+            let cross = (s_row * s_col) * inverse;
+            b[(row, col)] = cross * upper + (square_col * inverse) * lower;
+            b[(col, row)] = cross * lower + (square_row * inverse) * upper;
         }
     }
-}
-
-/// For two singular values, the weights sₐ·sᵦ/(sₐ² + sᵦ²), s_min²/(sₐ² + sᵦ²) and
-/// s_max²/(sₐ² + sᵦ²), from one division. All lie in [0, 1] and a weighted pair sums to at most
-/// 1.21 times its larger input. The caller guarantees s ≥ √(MIN_POSITIVE/ε) and s ≤ D (the
-/// singular values of the scaled L), so no square under- or overflows.
-fn pair_weights<T: Real>(s_a: T, s_b: T) -> (T, T, T) {
-    let (smaller, larger) = if s_a >= s_b { (s_b, s_a) } else { (s_a, s_b) };
-    let inverse = T::one() / (smaller * smaller + larger * larger);
-    ((smaller * larger) * inverse, (smaller * smaller) * inverse, (larger * larger) * inverse)
 }
 
 /// W = Lᵀ·U·S⁻¹ (from L = U·S·Wᵀ), from `upper` = Lᵀ: the product skips Lᵀ's zeros (D³/2

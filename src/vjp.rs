@@ -161,6 +161,12 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
     /// overflowed), [`Error::IllConditioned`], [`Error::Overflow`] or an SVD error from the finish
     /// (see [`crate::omt`]).
     pub fn finish(self) -> Result<Grads<T, D>, Error> {
+        self.gradients()
+    }
+
+    /// [`finish`](Self::finish) by reference, which spares [`OmtMvn::vjp`] moving the
+    /// accumulator (two D×D matrices) into it.
+    fn gradients(&self) -> Result<Grads<T, D>, Error> {
         if self.mismatched {
             return Err(Error::AccumulatorMismatch);
         }
@@ -205,7 +211,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
         check_lengths(samples, grad_values)?;
         let mut accumulator = self.vjp_accumulator();
         accumulator.push_batch(samples, grad_values);
-        accumulator.finish()
+        accumulator.gradients()
     }
 
     /// The plain reparameterization estimator, with the same contract as [`vjp`](Self::vjp):
