@@ -997,11 +997,7 @@ mod tests {
                 pair.swap(0, 1);
             }
         }
-        for p in 0..D {
-            for q in p + 1..D {
-                assert_eq!(met[p][q], 1, "D = {D}: pair ({p}, {q})");
-            }
-        }
+        assert_each_pair_met_once(&met);
         // A sweep leaves the columns in reverse order.
         assert!(positions.iter().rev().copied().eq(0..D));
     }
@@ -1060,6 +1056,10 @@ mod tests {
             }
             advance_circle(&mut order);
         }
+        assert_each_pair_met_once(&met);
+    }
+
+    fn assert_each_pair_met_once<const D: usize>(met: &[[usize; D]; D]) {
         for p in 0..D {
             for q in p + 1..D {
                 assert_eq!(met[p][q], 1, "D = {D}: pair ({p}, {q})");
