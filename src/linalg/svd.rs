@@ -278,7 +278,7 @@ fn rotate_to_convergence<T: Real, const D: usize>(
     let tolerance = thresholds.tolerance;
     let mut state = SweepState::<T, D>::new();
     let mut scratch = Scratch::new();
-    let mut schedule = Schedule::<D>::new();
+    let mut schedule = Schedule::<D>::new(&aligned.0);
     for sweep in 1..=max_sweeps {
         state.start_sweep(&aligned.0);
         let mut monitor = TailMonitor::new(thresholds.tiny_product);
@@ -329,10 +329,15 @@ enum Schedule<const D: usize> {
 const ROUND_ROBIN_BELOW: usize = 8;
 
 impl<const D: usize> Schedule<D> {
-    fn new() -> Self {
+    /// The schedule for decomposing `matrix`. A diagonal matrix (a common `scale_tril`) has
+    /// orthogonal columns, so its one sweep rotates nothing and starts with the columns in
+    /// place: moving them would only copy every pair (measured at D = 32: 7.0 against 4.4 µs).
+    fn new<T: Real>(matrix: &SMatrix<T, D, D>) -> Self {
         if 3 <= D && D < ROUND_ROBIN_BELOW {
             let order = core::array::from_fn(|k| k);
             Schedule::RoundRobin { order, positions: order }
+        } else if is_diagonal(matrix) {
+            Schedule::InPlace { positions: core::array::from_fn(|k| k) }
         } else {
             Schedule::Moving
         }
@@ -378,6 +383,13 @@ impl<const D: usize> Schedule<D> {
             *self = Schedule::InPlace { positions: core::array::from_fn(|k| k) };
         }
     }
+}
+
+/// Whether every entry off the diagonal is zero (stopping at the first that is not).
+fn is_diagonal<T: Real, const D: usize>(matrix: &SMatrix<T, D, D>) -> bool {
+    matrix.data.0.iter().enumerate().all(|(col, column)| {
+        column.iter().enumerate().all(|(row, &entry)| row == col || entry == T::zero())
+    })
 }
 
 /// The pairs (order[k], order[D − 1 − k]) of a circle-method round laid out as adjacent
