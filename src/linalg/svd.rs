@@ -362,7 +362,7 @@ impl<const D: usize> Schedule<D> {
         buffers: (&mut TailMonitor<T>, &mut Scratch<T, D>),
     ) {
         // One call site for each round function, so that both are inlined here.
-        let round = match self {
+        let (positions, first) = match self {
             Schedule::Moving => {
                 rotate_round_moving(aligned, v, state, round % 2, thresholds, buffers);
                 return;
@@ -374,7 +374,7 @@ impl<const D: usize> Schedule<D> {
             }
             Schedule::InPlace { positions } => (positions, round % 2),
         };
-        rotate_round_in_place(aligned, v, state, round, thresholds, buffers);
+        rotate_round_in_place(aligned, v, state, (positions, first), thresholds, buffers);
     }
 
     /// Stops moving the columns once a sweep rotated few pairs by much.
