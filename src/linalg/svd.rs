@@ -718,9 +718,11 @@ fn rotate_round_in_place<T: Real, const D: usize>(
     for (pair, rotation) in pairs.iter_mut().zip(scratch.rotations.iter()) {
         let [p, q] = *pair;
         pair.swap(0, 1);
-        let (Some(rotation), Ok([state_p, state_q])) =
-            (rotation, state.columns.get_disjoint_mut([p, q]))
-        else {
+        // Most pairs of the sweeps that run in place need no rotation: test that first.
+        let Some(rotation) = rotation else {
+            continue;
+        };
+        let Ok([state_p, state_q]) = state.columns.get_disjoint_mut([p, q]) else {
             continue;
         };
         monitor.record((state_p.0, state_q.0), rotation);
