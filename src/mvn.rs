@@ -1,7 +1,7 @@
 //! The distribution: a multivariate normal N(loc, L·Lᵀ) given by its Cholesky factor L.
 
 use crate::linalg::triangular::{solve_lower, solve_lower_transpose};
-use crate::linalg::unit_vector;
+use crate::linalg::{all_finite, unit_vector};
 use crate::normal::standard_normal_vector;
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
@@ -102,7 +102,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
             above.iter().fold(true, |zero, &entry| zero & (entry == T::zero()))
                 && diagonal > T::zero()
                 && diagonal.is_finite_value()
-                && below.iter().fold(true, |finite, entry| finite & entry.is_finite_value())
+                && all_finite(below)
         });
         if valid {
             return Ok(OmtMvn { loc, scale_tril });
