@@ -1001,7 +1001,7 @@ mod tests {
 
     /// The odd–even ordering as the sweeps run it: the pairs of adjacent positions (0, 1),
     /// (2, 3), … in even rounds and (1, 2), (3, 4), … in odd ones, every pair swapped.
-    fn every_pair_meets_once_per_sweep<const D: usize>() {
+    fn odd_even_meets_every_pair_once_per_sweep<const D: usize>() {
         let mut positions: [usize; D] = core::array::from_fn(|k| k);
         let mut met = [[0usize; D]; D];
         for round in 0..D {
@@ -1081,27 +1081,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn round_robin_ordering_covers_every_pair_exactly_once() {
-        round_robin_meets_every_pair_once_per_sweep::<1>();
-        round_robin_meets_every_pair_once_per_sweep::<2>();
-        round_robin_meets_every_pair_once_per_sweep::<3>();
-        round_robin_meets_every_pair_once_per_sweep::<4>();
-        round_robin_meets_every_pair_once_per_sweep::<5>();
-        round_robin_meets_every_pair_once_per_sweep::<8>();
-        round_robin_meets_every_pair_once_per_sweep::<13>();
-        round_robin_meets_every_pair_once_per_sweep::<15>();
+    /// Both orderings, for even and odd D.
+    fn orderings_meet_every_pair_once_per_sweep<const D: usize>() {
+        round_robin_meets_every_pair_once_per_sweep::<D>();
+        odd_even_meets_every_pair_once_per_sweep::<D>();
     }
 
     #[test]
-    fn odd_even_ordering_covers_every_pair_exactly_once() {
-        every_pair_meets_once_per_sweep::<1>();
-        every_pair_meets_once_per_sweep::<2>();
-        every_pair_meets_once_per_sweep::<3>();
-        every_pair_meets_once_per_sweep::<4>();
-        every_pair_meets_once_per_sweep::<5>();
-        every_pair_meets_once_per_sweep::<8>();
-        every_pair_meets_once_per_sweep::<13>();
-        every_pair_meets_once_per_sweep::<16>();
+    fn both_orderings_cover_every_pair_exactly_once() {
+        orderings_meet_every_pair_once_per_sweep::<1>();
+        orderings_meet_every_pair_once_per_sweep::<2>();
+        orderings_meet_every_pair_once_per_sweep::<3>();
+        orderings_meet_every_pair_once_per_sweep::<4>();
+        orderings_meet_every_pair_once_per_sweep::<5>();
+        orderings_meet_every_pair_once_per_sweep::<8>();
+        orderings_meet_every_pair_once_per_sweep::<13>();
+        orderings_meet_every_pair_once_per_sweep::<15>();
+        orderings_meet_every_pair_once_per_sweep::<16>();
     }
 }
