@@ -304,7 +304,7 @@ fn rotate_to_convergence<T: Real, const D: usize>(
 /// and (1, 2), (3, 4), …, each pair swapped after its turn (Luk & Park, "On parallel Jacobi
 /// orderings", 1989, show it equivalent to the cyclic-by-rows ordering, so convergence stays
 /// quadratic). While most pairs rotate, the columns themselves move (see
-/// [`rotate_round_moving`]); after a sweep that rotated few pairs by much
+/// [`rotate_round_moving`]); once few pairs are likely to rotate in the next sweep
 /// ([`TailMonitor::mostly_small`]) they stay put and a table of positions moves instead.
 ///
 /// For 3 ≤ D < [`ROUND_ROBIN_BELOW`], the round-robin (tournament) ordering by the circle method
@@ -378,7 +378,7 @@ impl<const D: usize> Schedule<D> {
         rotate_round_in_place(aligned, v, state, (positions, first), thresholds, buffers);
     }
 
-    /// Stops moving the columns once a sweep rotated few pairs by much.
+    /// Stops moving the columns once few pairs are likely to rotate in the next sweep.
     fn after_sweep<T: Real>(&mut self, monitor: &TailMonitor<T>) {
         if matches!(self, Schedule::Moving) && monitor.mostly_small::<D>() {
             *self = Schedule::InPlace { positions: core::array::from_fn(|k| k) };
