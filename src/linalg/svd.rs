@@ -275,7 +275,6 @@ fn rotate_to_convergence<T: Real, const D: usize>(
     max_sweeps: usize,
 ) -> Result<usize, Error> {
     let thresholds = Thresholds::new::<D>();
-    let tolerance = thresholds.tolerance;
     let mut state = SweepState::<T, D>::new();
     let mut scratch = Scratch::new();
     let mut schedule = Schedule::<D>::new(&aligned.0);
@@ -287,7 +286,7 @@ fn rotate_to_convergence<T: Real, const D: usize>(
             let v = v.as_deref_mut();
             schedule.rotate_round(round, aligned, v, &mut state, &thresholds, buffers);
         }
-        if !monitor.rotated || monitor.certifies_convergence::<D>(tolerance) {
+        if !monitor.rotated || monitor.certifies_convergence::<D>() {
             state.fold_scales(&mut aligned.0, v.as_deref_mut(), T::ONE);
             return Ok(sweep);
         }
@@ -517,7 +516,8 @@ impl<T: Real> TailMonitor<T> {
     }
 
     /// (1 + 2Dμ)·tol + 2D·μ·max(δ, tol) ≤ 2·tol, for a sweep in the tail.
-    fn certifies_convergence<const D: usize>(&self, tolerance: T) -> bool {
+    fn certifies_convergence<const D: usize>(&self) -> bool {
+        let tolerance = self.tolerance;
         if !self.tail {
             return false;
         }
@@ -1049,7 +1049,9 @@ mod tests {
 
     #[test]
     fn tail_certificate_needs_small_cosines_and_small_mixing() {
+        // tol = √16·ε, the monitor's own.
         let tolerance = 4.0 * f64::EPSILON;
+        assert_eq!(Thresholds::<f64>::new::<16>().tolerance, tolerance);
         let certify = |rotations: &[(f64, f64)]| {
             let mut monitor = TailMonitor::new(&Thresholds::<f64>::new::<16>());
             for &(cosine, tangent) in rotations {
@@ -1058,7 +1060,7 @@ mod tests {
                     monitor.observe((1.0, 1.0), &rotation(cosine, tangent));
                 }
             }
-            monitor.certifies_convergence::<16>(tolerance)
+            monitor.certifies_convergence::<16>()
         };
         // The quadratic tail: cosines and tangents around 1e-11.
         assert!(certify(&[(1e-11, 1e-11), (3e-12, 2e-11)]));
@@ -1075,7 +1077,7 @@ mod tests {
         let thresholds = Thresholds { tiny_product: 1e-300, ..Thresholds::<f64>::new::<16>() };
         let mut monitor = TailMonitor::new(&thresholds);
         monitor.observe((1e-160, 1e-160), &rotation(0.0, 1e-3));
-        assert!(!monitor.certifies_convergence::<16>(tolerance));
+        assert!(!monitor.certifies_convergence::<16>());
     }
 
     /// The odd–even ordering as the sweeps run it: the pairs of adjacent positions (0, 1),
