@@ -79,7 +79,8 @@ pub struct Svd<T: Real, const D: usize> {
     pub singular_values: SVector<T, D>,
     /// Right singular vectors, one per column (V, not Vᵀ).
     pub v: SMatrix<T, D, D>,
-    /// The number of Jacobi sweeps the decomposition took (at most [`MAX_SWEEPS`]).
+    /// The number of Jacobi sweeps the decomposition took, a simultaneous last step counted as
+    /// one (at most [`MAX_SWEEPS`]; see the module documentation).
     pub sweeps: usize,
 }
 
@@ -100,7 +101,8 @@ pub struct LeftSvd<T: Real, const D: usize> {
     pub u: SMatrix<T, D, D>,
     /// Singular values s₁ ≥ … ≥ s_D ≥ 0.
     pub singular_values: SVector<T, D>,
-    /// The number of Jacobi sweeps the decomposition took (at most [`MAX_SWEEPS`]).
+    /// The number of Jacobi sweeps the decomposition took, a simultaneous last step counted as
+    /// one (at most [`MAX_SWEEPS`]; see the module documentation).
     pub sweeps: usize,
 }
 
