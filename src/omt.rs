@@ -84,12 +84,11 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     weight_in_place(&mut y, &singular_values);
     product_into(u, &y, &mut product, Structure::Dense); // U·Y
     right.transpose_mut(); // Wᵀ
-    product_into(&product, &right, &mut lower, Structure::LowerResult);
-    let gradient = lower;
-    if !all_finite(gradient.as_slice()) {
+    product_into(&product, &right, &mut lower, Structure::LowerResult); // the gradient
+    if !all_finite(lower.as_slice()) {
         return Err(Error::Overflow);
     }
-    Ok(gradient)
+    Ok(lower)
 }
 
 /// B = Wᵀ·Aᵀ·U = (Wᵀ·ε)·(Uᵀ·g)ᵀ for A = g·εᵀ: two matrix-vector products and an outer product
