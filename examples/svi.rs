@@ -264,12 +264,11 @@ fn compare<const D: usize>() -> Result<(), Error> {
     println!("OMT gradients, seed 1:");
     let start = Instant::now();
     let first = run(&target, Estimator::Omt, &Config { report_every: Some(1000), ..config })?;
-    println!(
-        "  ({:.2} s; KL below {} after {:?} steps)",
-        start.elapsed().as_secs_f64(),
-        config.kl_threshold,
-        first.steps_to_threshold
-    );
+    let reached = match first.steps_to_threshold {
+        Some(steps) => format!("KL below {} after {steps} steps", config.kl_threshold),
+        None => format!("KL not below {} in {} steps", config.kl_threshold, config.steps),
+    };
+    println!("  ({:.2} s; {reached})", start.elapsed().as_secs_f64());
 
     let seeds = 1..=5u64;
     println!("\nOMT against plain reparameterization, same seeds {seeds:?}:");
