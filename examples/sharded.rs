@@ -22,7 +22,9 @@ fn score(precision: &SMatrix<f64, D, D>, x: &SVector<f64, D>) -> SVector<f64, D>
 }
 
 /// The next sample of a chunk's generator and its upstream gradient, the score over n (the loss
-/// is a mean over the samples).
+/// is a mean over the samples). Always inlined: called out of line from three loops, it made the
+/// timed single-thread loop 20 % slower (140 against 118 ms).
+#[inline(always)]
 fn draw(
     mvn: &OmtMvn<f64, D>,
     precision: &SMatrix<f64, D, D>,
