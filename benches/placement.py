@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Where the accumulation's hot loops landed in a binary, and whether their start is a slow one.
 
-On this machine kind (AMD Zen 5) the accumulation's pass loop runs about 1.5x slower when more
-than 12 of its operations lie between its start and the end of the 64-byte window the start is
-in (README, "Code placement"; benches/loop_placement.c: its 16-operation loop is slow from start
-offsets 1, 3 and 5 and fast from the nine others tried, 7 to 63, among them 61 and 63, where
-the next window holds 14 of its operations: only the window the loop is entered in counts).
-LLVM aligns loops to 16 bytes, so every build draws each loop's start offset, and the D = 8
-accumulation moves by up to 25 % with it. This script reads the draw, so that a D = 8 number can
-be read with its placement beside it. Which loops are hot depends on D: callgrind tells.
+On this machine kind (AMD Zen 5) a short hot loop runs about 1.5x slower when more than 12 of
+its operations lie between its start and the end of the 64-byte window the start is in
+(README, "Code placement"; benches/loop_placement.c: the one-sample pass loop, 16 operations,
+is slow from start offsets 1, 3 and 5 and fast from the nine others tried, among them 61 and 63,
+where the next window holds 14 of its operations: only the window the loop is entered in
+counts). The two-sample pass loop the crate now compiles to (30 operations) runs at the same
+speed from every start, so this script flags a start as slow only for loops of up to 24
+operations. LLVM aligns loops to 16 bytes, so every build draws each loop's start offset anew.
+Which loops are hot depends on D (their steps say which: see `loops`); callgrind tells for sure.
 
 Usage: python3 benches/placement.py [binary ...]
 (default: the newest `cargo bench --bench omt` binary, target/release/deps/omt-<hash>)
@@ -50,11 +51,22 @@ def functions(binary):
     return found
 
 
+def increment(text):
+    """The constant an `add $c` or `sub $-c` instruction advances a register by, if it is one."""
+    add = re.match(r"^add\s+\$(0x[0-9a-f]+),", text)
+    if add:
+        return add.group(1)
+    sub = re.match(r"^sub\s+\$(0x[0-9a-f]+),", text)
+    if sub and int(sub.group(1), 16) >= 1 << 63:  # objdump prints -c as its 64-bit complement
+        return hex((1 << 64) - int(sub.group(1), 16))
+    return None
+
+
 def loops(instructions):
     """(start, end, ops, steps) for every backward jump: ops are the start addresses of the
     loop's operations, a fused compare-and-jump counted once; steps are the constants its
-    pointers or indices advance by per iteration (a pass loop at D advances by one gradient,
-    8·D bytes in f64: 0x40 is D = 8)."""
+    pointers or indices advance by per iteration (a pass loop at D advances by two gradients,
+    2·8·D bytes in f64: 0x80 is D = 8)."""
     for k, (address, text) in enumerate(instructions):
         jump = JUMP.match(text)
         if not jump or int(jump.group(2), 16) >= address:
@@ -64,8 +76,7 @@ def loops(instructions):
         end = instructions[k + 1][0] if k + 1 < len(instructions) else address + 2
         ops = [a for i, (a, t) in enumerate(body)
                if not (i > 0 and JUMP.match(t) and FUSES.match(body[i - 1][1]))]
-        increments = (re.match(r"^add\s+\$(0x[0-9a-f]+),", t) for _, t in body)
-        steps = sorted({m.group(1) for m in increments if m})
+        steps = sorted({step for _, t in body for step in [increment(t)] if step})
         yield start, end, ops, steps
 
 
@@ -79,7 +90,8 @@ def main():
                 for address in ops:
                     windows[address // WINDOW] = windows.get(address // WINDOW, 0) + 1
                 per_window = [windows[w] for w in sorted(windows)]
-                verdict = "SLOW start" if per_window[0] > LIMIT else "fast start"
+                short = len(ops) <= 2 * LIMIT
+                verdict = "SLOW start" if short and per_window[0] > LIMIT else "fast start"
                 print(f"  {name[:48]:48} loop at {start:#x}, offset {start % WINDOW:2} of 64, "
                       f"steps {'/'.join(steps) or '-'}: {len(ops)} ops in {end - start} bytes, "
                       f"ops per window {per_window}: {verdict}")
