@@ -288,9 +288,9 @@ fn vjp_equals_pushing_one_sample_at_a_time<T: Real, const D: usize>(n: usize) {
 #[test]
 fn vjp_is_bit_identical_to_single_pushes_for_every_blocking_of_a() {
     // vjp accumulates A in register blocks of 8, 4, 2 or 1 rows and one or two columns (and a
-    // last lone column for odd D), over chunks of 64 samples, and sums loc's gradient alongside
-    // in pieces of two rows (one for odd D): each shape, with a chunk boundary and a partial
-    // last chunk.
+    // last lone column for odd D), over chunks of 64 samples taken two at a time, and sums loc's
+    // gradient alongside in pieces of two rows (one for odd D): each shape, with a chunk
+    // boundary, a partial last chunk, and chunks of odd length that end in a lone sample.
     for n in [0, 1, 63, 64, 65, 130] {
         vjp_equals_pushing_one_sample_at_a_time::<f64, 1>(n);
         vjp_equals_pushing_one_sample_at_a_time::<f64, 3>(n);
@@ -298,6 +298,7 @@ fn vjp_is_bit_identical_to_single_pushes_for_every_blocking_of_a() {
         vjp_equals_pushing_one_sample_at_a_time::<f64, 6>(n);
         vjp_equals_pushing_one_sample_at_a_time::<f64, 12>(n);
         vjp_equals_pushing_one_sample_at_a_time::<f32, 8>(n);
+        vjp_equals_pushing_one_sample_at_a_time::<f64, 8>(n);
         vjp_equals_pushing_one_sample_at_a_time::<f64, 9>(n);
         vjp_equals_pushing_one_sample_at_a_time::<f64, 10>(n);
         vjp_equals_pushing_one_sample_at_a_time::<f64, 16>(n);
