@@ -997,7 +997,8 @@ fn needed_rotation<T: Real>(
         return small_range_rotation((alpha, beta), (e_p, e_q), xi, thresholds);
     }
     let scale_product = e_p * e_q;
-    let gamma_squared = scale_product * (xi * xi);
+    let xi_squared = xi * xi;
+    let gamma_squared = scale_product * xi_squared;
     if gamma_squared <= thresholds.tolerance_squared * product {
         return None;
     }
@@ -1006,7 +1007,7 @@ fn needed_rotation<T: Real>(
     let difference = beta - alpha;
     // 4·e_p·e_q·ξ² is exactly 4γ² (a power of two scales the rounding too).
     let four_scale_product = (scale_product + scale_product) + (scale_product + scale_product);
-    let root = (difference * difference + four_scale_product * (xi * xi)).libm_sqrt();
+    let root = (difference * difference + four_scale_product * xi_squared).libm_sqrt();
     let sum = difference.abs() + root;
     let reciprocal = T::one() / (root * sum);
     let twice = if difference < T::zero() { -(xi + xi) } else { xi + xi };
