@@ -289,6 +289,8 @@ fn rotate_to_convergence<T: Real, const D: usize>(
     let mut state = SweepState::<T, D>::new();
     let mut scratch = Scratch::new();
     let mut schedule = Schedule::<D>::new(&aligned.0);
+    // Every step writes all the rows it reads: one buffer for all of them.
+    let mut rotations = StepRotations::new();
     let mut settled = false;
     // μ of the last step, or None right after a sweep.
     let mut previous_mixing = None;
@@ -299,7 +301,9 @@ fn rotate_to_convergence<T: Real, const D: usize>(
                 state.fold_scales(&mut aligned.0, v.as_deref_mut(), T::MAX);
             }
             let previous = previous_mixing.unwrap_or(T::MAX);
-            match simultaneous_step(&mut aligned.0, v.as_deref_mut(), &thresholds, previous) {
+            let work = &mut aligned.0;
+            match simultaneous_step(work, v.as_deref_mut(), &mut rotations, (&thresholds, previous))
+            {
                 StepOutcome::Converged => return Ok(sweep),
                 StepOutcome::Contracted(mixing) => {
                     previous_mixing = Some(mixing);
@@ -625,20 +629,15 @@ enum StepOutcome<T> {
 fn simultaneous_step<T: Real, const D: usize>(
     work: &mut SMatrix<T, D, D>,
     v: Option<&mut SMatrix<T, D, D>>,
-    thresholds: &Thresholds<T>,
-    previous_mixing: T,
+    rotations: &mut StepRotations<T, D>,
+    (thresholds, previous_mixing): (&Thresholds<T>, T),
 ) -> StepOutcome<T> {
     let columns = &work.data.0;
     let mut norms = [T::ZERO; D];
     for (norm, column) in norms.iter_mut().zip(columns) {
         *norm = dot(column, column);
     }
-    let smallest_norm = norms.iter().fold(T::MAX, |m, &x| if x < m { x } else { m });
-    if smallest_norm * smallest_norm < thresholds.tiny_product {
-        return StepOutcome::Declined;
-    }
     let inverse_norms = norms.map(|norm| T::one() / norm);
-    let mut rotations = StepRotations::new();
     let mut summary = StepSummary::new();
     for d in 1..=D / 2 {
         let lanes = StepLanes {
@@ -650,6 +649,11 @@ fn simultaneous_step<T: Real, const D: usize>(
             return StepOutcome::Declined;
         };
         lanes.rotations(thresholds.tolerance_squared, row, &mut summary);
+    }
+    // Checked only now, off the path to the rows (which are harmless to compute regardless).
+    let smallest_norm = norms.iter().fold(T::MAX, |m, &x| if x < m { x } else { m });
+    if smallest_norm * smallest_norm < thresholds.tiny_product {
+        return StepOutcome::Declined;
     }
     let Some((mixing, any)) = summary.mixing() else {
         return StepOutcome::Declined;
@@ -1432,8 +1436,8 @@ fn sort_decreasing<T: Real, const D: usize>(
 mod tests {
     use super::{
         CacheAligned, MAX_SWEEPS, Rotation, SMALLEST_KEPT_SCALE, Schedule, Scratch, StepOutcome,
-        SweepState, TailMonitor, Thresholds, adjacent_pairs, advance_circle, circle_positions, dot,
-        rotate_round_in_place, rotate_round_moving, simultaneous_step,
+        StepRotations, SweepState, TailMonitor, Thresholds, adjacent_pairs, advance_circle,
+        circle_positions, dot, rotate_round_in_place, rotate_round_moving, simultaneous_step,
     };
     use nalgebra::SMatrix;
 
@@ -1657,9 +1661,11 @@ mod tests {
         let mut v = SMatrix::<f64, D, D>::identity();
         let mut previous = f64::MAX;
         let mut steps = 0;
+        let mut rotations = StepRotations::new();
         loop {
             steps += 1;
-            match simultaneous_step(&mut stepped.0, Some(&mut v), &thresholds, previous) {
+            let settings = (&thresholds, previous);
+            match simultaneous_step(&mut stepped.0, Some(&mut v), &mut rotations, settings) {
                 StepOutcome::Converged => break,
                 StepOutcome::Contracted(mixing) => previous = mixing,
                 StepOutcome::Declined => return 0,
@@ -1722,7 +1728,9 @@ mod tests {
         // The outcome of one step after one with mixing factor `previous`, and the columns.
         let step = |a: [[f64; 2]; 2], previous: f64| {
             let mut work = SMatrix::<f64, 2, 2>::from_data(nalgebra::ArrayStorage(a));
-            let outcome = match simultaneous_step(&mut work, None, &thresholds, previous) {
+            let mut rotations = StepRotations::new();
+            let settings = (&thresholds, previous);
+            let outcome = match simultaneous_step(&mut work, None, &mut rotations, settings) {
                 StepOutcome::Converged => "converged",
                 StepOutcome::Contracted(_) => "contracted",
                 StepOutcome::Declined => "declined",
