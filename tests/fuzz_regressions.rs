@@ -122,3 +122,58 @@ fn svd_of_a_rank_deficient_matrix_keeps_v_orthogonal_to_its_sweep_count() {
     let accumulated = 16.0 * svd.sweeps as f64 * f64::EPSILON;
     assert!(v_error <= accumulated, "V: {v_error:e} after {} sweeps", svd.sweeps);
 }
+
+/// Found by `cargo fuzz run svd` on 0e761cf (and reproduced on 8260a2f, before the simultaneous
+/// steps): the pair of columns with singular values 2.56 and 1.23 ends with a cosine of
+/// 5.7·10⁻¹⁴, where the property wants U orthogonal to 8·D·ε = 2.1·10⁻¹⁴. The matrix spans
+/// 9.3·10⁶¹ to about 1 and has three zero rows, so after scaling every column but the largest
+/// lies near 10⁻⁶² and its squared norm near 10⁻¹²⁴. Not fixed yet: run with `--ignored`.
+#[test]
+#[ignore = "known failure: a convergence certificate accepts a cosine of 5.7e-14"]
+fn svd_of_a_matrix_spanning_62_decades_with_zero_rows_keeps_u_orthogonal() {
+    let columns: [[f64; 12]; 12] = [
+        [2.092453303744606e-110, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+        [
+            0.0039061307907104492,
+            -0.00234377384185791,
+            -0.00234377384185791,
+            -0.0026246309280395508,
+            2.0,
+            2.0,
+            2.0,
+            2.0,
+            2.0,
+            2.0,
+            2.0,
+            2.0,
+        ],
+        [2.0, 2.0, -5.38330078125, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, -0.08480453491210938, 2.0],
+        [2.0, 2.0, -86.83984375, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 0.0, 2.080706235904862e-110],
+        [2.0, 2.0, 2.0, 2.0, 2.0, -0.270599365234375, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+        [2.0, 2.0, 2.0, -0.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+        [2.0, 2.2250738585072014e-308, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+        [2.0, 0.0, 0.0, 0.0, 2.0924010718912124e-110, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+        [
+            2.0,
+            2.0,
+            2.0,
+            2.0,
+            2.0,
+            2.0,
+            -9.255963134942347e61,
+            0.0034465789794921875,
+            2.4689525879270907e-308,
+            0.0,
+            0.0,
+            0.0,
+        ],
+        [0.0; 12],
+        [0.0; 12],
+        [0.0; 12],
+    ];
+    let a = SMatrix::<f64, 12, 12>::from_fn(|row, col| columns[col][row]);
+    let svd = Svd::new(&a).unwrap();
+    let identity = SMatrix::<f64, 12, 12>::identity();
+    let u_error = (svd.u.transpose() * svd.u - identity).abs().max();
+    assert!(u_error <= 8.0 * 12.0 * f64::EPSILON, "U: {u_error:e}");
+}
