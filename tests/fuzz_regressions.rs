@@ -127,7 +127,9 @@ fn svd_of_a_rank_deficient_matrix_keeps_v_orthogonal_to_its_sweep_count() {
 /// steps): the pair of columns with singular values 2.56 and 1.23 ends with a cosine of
 /// 5.7·10⁻¹⁴, where the property wants U orthogonal to 8·D·ε = 2.1·10⁻¹⁴. The matrix spans
 /// 9.3·10⁶¹ to about 1 and has three zero rows, so after scaling every column but the largest
-/// lies near 10⁻⁶² and its squared norm near 10⁻¹²⁴. Not fixed yet: run with `--ignored`.
+/// lies near 10⁻⁶² and its squared norm near 10⁻¹²⁴. What ends the iteration is the sweeps'
+/// tail certificate (`TailMonitor::certifies_convergence`, after the 7th sweep, which still
+/// rotated); no simultaneous step runs. Not fixed yet: run with `--ignored`.
 #[test]
 #[ignore = "known failure: a convergence certificate accepts a cosine of 5.7e-14"]
 fn svd_of_a_matrix_spanning_62_decades_with_zero_rows_keeps_u_orthogonal() {
