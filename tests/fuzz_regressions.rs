@@ -124,14 +124,12 @@ fn svd_of_a_rank_deficient_matrix_keeps_v_orthogonal_to_its_sweep_count() {
 }
 
 /// Found by `cargo fuzz run svd` on 0e761cf (and reproduced on 8260a2f, before the simultaneous
-/// steps): the pair of columns with singular values 2.56 and 1.23 ends with a cosine of
+/// steps): the pair of columns with singular values 2.56 and 1.23 ended with a cosine of
 /// 5.7·10⁻¹⁴, where the property wants U orthogonal to 8·D·ε = 2.1·10⁻¹⁴. The matrix spans
-/// 9.3·10⁶¹ to about 1 and has three zero rows, so after scaling every column but the largest
-/// lies near 10⁻⁶² and its squared norm near 10⁻¹²⁴. What ends the iteration is the sweeps'
-/// tail certificate (`TailMonitor::certifies_convergence`, after the 7th sweep, which still
-/// rotated); no simultaneous step runs. Not fixed yet: run with `--ignored`.
+/// 9.3·10⁶¹ to about 1 and has three zero rows. The sweeps' tail certificate
+/// (`TailMonitor::certifies_convergence`) accepted it after a 7th sweep; it is no longer
+/// trusted where the columns' squared norms span more than 1/ε.
 #[test]
-#[ignore = "known failure: a convergence certificate accepts a cosine of 5.7e-14"]
 fn svd_of_a_matrix_spanning_62_decades_with_zero_rows_keeps_u_orthogonal() {
     let columns: [[f64; 12]; 12] = [
         [2.092453303744606e-110, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0],
@@ -178,4 +176,72 @@ fn svd_of_a_matrix_spanning_62_decades_with_zero_rows_keeps_u_orthogonal() {
     let identity = SMatrix::<f64, 12, 12>::identity();
     let u_error = (svd.u.transpose() * svd.u - identity).abs().max();
     assert!(u_error <= 8.0 * 12.0 * f64::EPSILON, "U: {u_error:e}");
+}
+
+/// The same failure at D = 8, found by CI's 60-second fuzz run on 53101af: two columns of norm
+/// 1.26·10⁵⁸, the others near 1 and two zero rows; the tail certificate accepted a cosine of
+/// 1.5·10⁻¹⁴ (the property wants 1.4·10⁻¹⁴) after three sweeps.
+#[test]
+fn svd_of_a_matrix_spanning_58_decades_with_zero_rows_keeps_u_orthogonal() {
+    let big = -1.255_420_351_754_141e58;
+    let columns: [[f64; 8]; 8] = [
+        [
+            0.899993896484375,
+            0.149993896484375,
+            -0.21677398681640625,
+            0.0,
+            -0.014404773712158203,
+            0.0,
+            big,
+            0.0023436546325683594,
+        ],
+        [
+            -1.6834716796875,
+            -3.9686279296875,
+            0.0,
+            1.0,
+            -0.059253692626953125,
+            -0.030989646911621094,
+            0.0,
+            0.0,
+        ],
+        [
+            -0.0,
+            0.0,
+            big,
+            0.0023436546325683594,
+            -0.002889871597290039,
+            -0.2474517822265625,
+            0.0,
+            0.0,
+        ],
+        [
+            1.0,
+            0.01877593994140625,
+            0.018749237060546875,
+            0.009374618530273438,
+            0.004687309265136719,
+            0.0,
+            -61.67578125,
+            -0.0037949085235595703,
+        ],
+        [
+            -0.0038864612579345703,
+            5.375598442543774e-300,
+            -0.984405517578125,
+            0.0,
+            36.033203125,
+            0.4963531494140625,
+            0.0039061307907104492,
+            -0.0033570528030395508,
+        ],
+        [-0.0037537813186645508, -64.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.0; 8],
+        [0.0; 8],
+    ];
+    let a = SMatrix::<f64, 8, 8>::from_fn(|row, col| columns[col][row]);
+    let svd = Svd::new(&a).unwrap();
+    let identity = SMatrix::<f64, 8, 8>::identity();
+    let u_error = (svd.u.transpose() * svd.u - identity).abs().max();
+    assert!(u_error <= 8.0 * 8.0 * f64::EPSILON, "U: {u_error:e}");
 }

@@ -314,6 +314,7 @@ fn rotate_to_convergence<T: Real, const D: usize>(
         }
         state.start_sweep(&aligned.0);
         let mut monitor = TailMonitor::new(&thresholds);
+        monitor.tail &= state.norms_within_one_over_epsilon(&thresholds);
         for round in 0..schedule.rounds() {
             let buffers = (&mut monitor, &mut scratch);
             let v = v.as_deref_mut();
@@ -934,6 +935,20 @@ impl<T: Real, const D: usize> SweepState<T, D> {
         for ((norm, squared_scale), column) in self.columns.iter_mut().zip(work.data.0.iter()) {
             *norm = *squared_scale * dot(column, column);
         }
+    }
+
+    /// Whether the squared norms of the columns that are not negligible lie within a factor
+    /// 1/ε of each other. Where they do not, [`TailMonitor`]'s certificate is not trusted: the
+    /// fuzzer found it accepting cosines of 60–250·ε between ordinary columns of matrices whose
+    /// norms spanned 10¹¹⁶ or more (and three zero rows), where a confirming sweep found them
+    /// and left U orthogonal to 5·10⁻¹⁶; why the bound fails there is not known yet. It costs
+    /// such inputs one more sweep, and nothing where the norms are within 10¹⁶ of each other.
+    fn norms_within_one_over_epsilon(&self, thresholds: &Thresholds<T>) -> bool {
+        let norms = self.columns.iter().map(|&(norm, _)| norm);
+        let largest = norms.clone().fold(T::ZERO, |m, x| if x > m { x } else { m });
+        let kept = norms.filter(|&x| x >= thresholds.tiny_square);
+        let smallest = kept.fold(largest, |m, x| if x < m { x } else { m });
+        largest * T::EPSILON <= smallest
     }
 
     /// aⱼ = √eⱼ·xⱼ stored back into the columns (of V too) and eⱼ reset to one, for every
