@@ -651,9 +651,15 @@ fn simultaneous_step<T: Real, const D: usize>(
         };
         lanes.rotations(thresholds.tolerance_squared, row, &mut summary);
     }
-    // Checked only now, off the path to the rows (which are harmless to compute regardless).
+    // Checked only now, off the path to the rows (which are harmless to compute regardless):
+    // the normal range, and norms within 1/ε of each other, where the sweeps' certificate,
+    // which rests on the same first-order bound, was found to fail (see
+    // `SweepState::norms_within_one_over_epsilon`).
     let smallest_norm = norms.iter().fold(T::MAX, |m, &x| if x < m { x } else { m });
-    if smallest_norm * smallest_norm < thresholds.tiny_product {
+    let largest_norm = norms.iter().fold(T::ZERO, |m, &x| if x > m { x } else { m });
+    if smallest_norm * smallest_norm < thresholds.tiny_product
+        || largest_norm * T::EPSILON > smallest_norm
+    {
         return StepOutcome::Declined;
     }
     let Some((mixing, any)) = summary.mixing() else {
