@@ -1,8 +1,8 @@
 /* The accumulation's pass loop, as rustc compiled it for D = 8 (17 instructions, 76 bytes), run
  * from every start offset within a 64-byte line; then the same loop taking two samples per
- * iteration (as `for_each_in_pairs` in src/vjp.rs makes it now: 31 instructions, 150 bytes, the
- * same sums in the same order); then the one-sample loop on registers xmm8-15 (a REX byte on
- * every instruction, 89 bytes). See "Code placement" in the README's Speed section.
+ * iteration (as src/vjp.rs compiled it from 73480ae until the passes took two columns at a
+ * time: 31 instructions, 150 bytes, the same sums in the same order); then the one-sample loop
+ * on registers xmm8-15 (a REX byte on every instruction, 89 bytes). See "Code placement" in the README's Speed section.
  *
  *   gcc -O2 -o /tmp/loop_placement benches/loop_placement.c && /tmp/loop_placement
  *

@@ -314,42 +314,30 @@ fn add_sample<T: Real, const D: usize>(
 const BATCH_CHUNK: usize = 64;
 
 /// A += Σⱼ gⱼ·εⱼᵀ and loc's gradient += Σⱼ gⱼ over a chunk: for each block of `R` rows (R
-/// divides D) and one or two columns of A, held in registers, one pass over the chunk. Each entry
-/// receives its terms in sample order, as one sample at a time would add them.
+/// divides D) and two columns of A, held in registers, one pass over the chunk, one sample per
+/// iteration. Each entry receives its terms in sample order, as one sample at a time would add
+/// them.
+///
+/// Two columns per pass load each piece of g once for both (at D = 8: 8 registers of sums, 2 of
+/// broadcast ε, the rest for g and loc's sums). One sample per iteration keeps that within the
+/// 16 SSE registers: with two samples per iteration the compiler interleaved them and spilled, and with one column per pass the loop was short enough to run
+/// about 1.5× slower from some start addresses (README, "Code placement"). Measured at D = 8 in
+/// alternating runs against one column and two samples per iteration: `vjp` at n = 4096
+/// 23.1–24.8 against 25.0–26.8 µs, at n = 128 about 2 % faster; D = 16 unchanged within noise.
 ///
 /// The sums Σⱼ gⱼ ride along, `P` rows (P divides R) in each of the first R/P passes over a
 /// block, rather than in a loop of their own, which waited on the latency of one addition per
 /// sample: measured at D = 8, `vjp` is 5 % faster at n = 4096 and 2 % at n = 128 (D = 16: about
 /// 3 % at both; D = 32: no change), to the same bits.
+///
+/// Columns go in pairs (a last odd one alone), and the first R/P pairs also sum loc's gradient.
+/// There are at least D/2 ≥ R/P pairs (4 from R = 8 on), so every row of it is summed.
 fn accumulate_blocked<T: Real, const D: usize, const R: usize, const P: usize>(
-    sums: (&mut SMatrix<T, D, D>, &mut [T; D]),
-    samples: &[Sample<T, D>],
-    grad_values: &[SVector<T, D>],
-) {
-    // Two columns per pass halve the loads of g from D = 16 on; at D = 8 the compiler then runs
-    // out of SSE registers, and one column per pass is faster (measured: 6.1 against 9.1 ns per
-    // sample).
-    if D <= 8 {
-        accumulate_column_groups::<T, D, R, 1, P>(sums, samples, grad_values);
-    } else {
-        accumulate_column_groups::<T, D, R, 2, P>(sums, samples, grad_values);
-    }
-}
-
-/// [`accumulate_blocked`], `C` columns of A at a time: the first R/P groups of columns also sum
-/// loc's gradient. There are at least D/C ≥ R/P groups (D/2 ≥ 4 from R = 8 on), so every row of
-/// it is summed.
-fn accumulate_column_groups<
-    T: Real,
-    const D: usize,
-    const R: usize,
-    const C: usize,
-    const P: usize,
->(
     (outer_sum, loc_grad): (&mut SMatrix<T, D, D>, &mut [T; D]),
     samples: &[Sample<T, D>],
     grad_values: &[SVector<T, D>],
 ) {
+    const C: usize = 2;
     debug_assert!(D / C >= R / P, "a row of loc's gradient would have no pass to ride along");
     let (groups, rest) = outer_sum.data.0.as_chunks_mut::<C>();
     let (riding, plain) = groups.split_at_mut((R / P).min(groups.len()));
@@ -394,7 +382,7 @@ fn accumulate_columns<T: Real, const D: usize, const R: usize, const C: usize, c
         });
         if let Some((piece, piece_start)) = loc_piece {
             let mut loc_sums = *piece;
-            for_each_in_pairs(samples, grad_values, |sample, grad_value| {
+            for (sample, grad_value) in samples.iter().zip(grad_values) {
                 add_products(&mut sums, (start, first), sample, grad_value);
                 let [grad] = &grad_value.data.0;
                 if let Some(rows) = grad.get(piece_start..).and_then(|g| g.first_chunk::<P>()) {
@@ -402,12 +390,12 @@ fn accumulate_columns<T: Real, const D: usize, const R: usize, const C: usize, c
                         *sum += value;
                     }
                 }
-            });
+            }
             *piece = loc_sums;
         } else {
-            for_each_in_pairs(samples, grad_values, |sample, grad_value| {
+            for (sample, grad_value) in samples.iter().zip(grad_values) {
                 add_products(&mut sums, (start, first), sample, grad_value);
-            });
+            }
         }
         for (block, column) in sums.iter().zip(columns.iter_mut()) {
             if let Some(entries) =
@@ -416,37 +404,6 @@ fn accumulate_columns<T: Real, const D: usize, const R: usize, const C: usize, c
                 *entries = *block;
             }
         }
-    }
-}
-
-/// Calls `add` on each (sample, gradient) pair in order, two pairs per iteration of the loop.
-///
-/// The sums come out the same to the bit; what changes is the loop the compiler emits. On this
-/// machine kind (AMD Zen 5) the one-sample pass loop at D = 8 (16 operations, 76 bytes) runs at
-/// 3.9 instead of 2.5 cycles per sample when it starts in the first bytes of a 64-byte line,
-/// which the linker decides anew in every build (README, "Code placement"); the two-sample loop
-/// runs at 2.5–2.8 from every start offset (`benches/loop_placement.c`, two runs). Measured in
-/// Rust with every loop forced to such a start (`-C llvm-args=-align-loops=64`): `vjp` at
-/// D = 8, n = 4096 takes 27.0 µs instead of the one-sample loop's 34.8 µs.
-#[inline(always)]
-fn for_each_in_pairs<T: Real, const D: usize>(
-    samples: &[Sample<T, D>],
-    grad_values: &[SVector<T, D>],
-    mut add: impl FnMut(&Sample<T, D>, &SVector<T, D>),
-) {
-    let count = samples.len().min(grad_values.len());
-    let (samples, grad_values) =
-        (samples.get(..count).unwrap_or(&[]), grad_values.get(..count).unwrap_or(&[]));
-    let (sample_pairs, sample_rest) = samples.as_chunks::<2>();
-    let (grad_pairs, grad_rest) = grad_values.as_chunks::<2>();
-    for ([first_sample, second_sample], [first_grad, second_grad]) in
-        sample_pairs.iter().zip(grad_pairs)
-    {
-        add(first_sample, first_grad);
-        add(second_sample, second_grad);
-    }
-    for (sample, grad_value) in sample_rest.iter().zip(grad_rest) {
-        add(sample, grad_value);
     }
 }
 
