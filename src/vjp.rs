@@ -59,9 +59,18 @@ pub struct Grads<T, const D: usize> {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct VjpAccumulator<T: Real, const D: usize> {
     scale_tril: SMatrix<T, D, D>,
+    sums: BatchSums<T, D>,
+    mismatched: bool,
+}
+
+/// What an OMT finish needs of the samples: Σⱼ gⱼ, A = Σⱼ gⱼ·εⱼᵀ, and how many were pushed.
+/// [`OmtMvn::vjp`] fills one directly, which spares it an accumulator's copy of L (at D = 8,
+/// 512 bytes of stack and a copy per call).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+struct BatchSums<T: Real, const D: usize> {
     loc_grad: SVector<T, D>,
     outer_sum: SMatrix<T, D, D>,
-    mismatched: bool,
     pushed: Pushed<T, D>,
 }
 
@@ -99,6 +108,44 @@ impl<T: Real, const D: usize> Pushed<T, D> {
 impl<T: Real, const D: usize> VjpAccumulator<T, D> {
     /// Adds one sample and its upstream gradient gⱼ = ∂ℓ/∂xⱼ: D² + D multiply-adds, no checks.
     pub fn push(&mut self, sample: &Sample<T, D>, grad_value: &SVector<T, D>) {
+        self.sums.push(sample, grad_value);
+    }
+
+    /// Folds in another accumulator of the same distribution (its sums are added to these).
+    ///
+    /// If `other` belongs to a different `scale_tril`, the mismatch is remembered and
+    /// [`finish`](Self::finish) returns [`Error::AccumulatorMismatch`].
+    pub fn merge(&mut self, other: &Self) {
+        self.mismatched |= other.mismatched || other.scale_tril != self.scale_tril;
+        self.sums.merge(&other.sums);
+    }
+
+    /// The OMT gradients of everything pushed so far (zero for an empty batch).
+    ///
+    /// # Errors
+    /// [`Error::AccumulatorMismatch`] after merging a foreign accumulator,
+    /// [`Error::NonFiniteBatch`] if a pushed noise or gradient was not finite (or their products
+    /// overflowed), [`Error::IllConditioned`], [`Error::Overflow`] or an SVD error from the finish
+    /// (see [`crate::omt`]).
+    pub fn finish(self) -> Result<Grads<T, D>, Error> {
+        if self.mismatched {
+            return Err(Error::AccumulatorMismatch);
+        }
+        self.sums.gradients(&self.scale_tril)
+    }
+}
+
+impl<T: Real, const D: usize> BatchSums<T, D> {
+    fn new() -> Self {
+        BatchSums {
+            loc_grad: SVector::zeros(),
+            outer_sum: SMatrix::zeros(),
+            pushed: Pushed::Nothing,
+        }
+    }
+
+    /// See [`VjpAccumulator::push`].
+    fn push(&mut self, sample: &Sample<T, D>, grad_value: &SVector<T, D>) {
         self.pushed = self.pushed.after(1, &sample.noise, grad_value);
         add_sample(&mut self.loc_grad, &mut self.outer_sum, sample, grad_value);
     }
@@ -138,34 +185,16 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
         }
     }
 
-    /// Folds in another accumulator of the same distribution (its sums are added to these).
-    ///
-    /// If `other` belongs to a different `scale_tril`, the mismatch is remembered and
-    /// [`finish`](Self::finish) returns [`Error::AccumulatorMismatch`].
-    pub fn merge(&mut self, other: &Self) {
-        self.mismatched |= other.mismatched || other.scale_tril != self.scale_tril;
+    /// Adds another batch's sums to these.
+    fn merge(&mut self, other: &Self) {
         self.pushed = self.pushed.merged(other.pushed);
         self.loc_grad += other.loc_grad;
         self.outer_sum += other.outer_sum;
     }
 
-    /// The OMT gradients of everything pushed so far (zero for an empty batch).
-    ///
-    /// # Errors
-    /// [`Error::AccumulatorMismatch`] after merging a foreign accumulator,
-    /// [`Error::NonFiniteBatch`] if a pushed noise or gradient was not finite (or their products
-    /// overflowed), [`Error::IllConditioned`], [`Error::Overflow`] or an SVD error from the finish
-    /// (see [`crate::omt`]).
-    pub fn finish(self) -> Result<Grads<T, D>, Error> {
-        self.gradients()
-    }
-
-    /// [`finish`](Self::finish) by reference, which spares [`OmtMvn::vjp`] moving the
-    /// accumulator (two D×D matrices) into it.
-    fn gradients(&self) -> Result<Grads<T, D>, Error> {
-        if self.mismatched {
-            return Err(Error::AccumulatorMismatch);
-        }
+    /// The gradients for the distribution with this `scale_tril` (see
+    /// [`VjpAccumulator::finish`]).
+    fn gradients(&self, scale_tril: &SMatrix<T, D, D>) -> Result<Grads<T, D>, Error> {
         if !all_finite(self.loc_grad.as_slice()) {
             return Err(Error::NonFiniteBatch);
         }
@@ -173,7 +202,7 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
             Pushed::One { noise, grad_value } => Some((noise, grad_value)),
             Pushed::Nothing | Pushed::Several => None,
         };
-        let scale_tril = omt_scale_tril_grad(&self.scale_tril, &self.outer_sum, lone_sample)?;
+        let scale_tril = omt_scale_tril_grad(scale_tril, &self.outer_sum, lone_sample)?;
         Ok(Grads { loc: self.loc_grad, scale_tril })
     }
 }
@@ -205,9 +234,9 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
         grad_values: &[SVector<T, D>],
     ) -> Result<Grads<T, D>, Error> {
         check_lengths(samples, grad_values)?;
-        let mut accumulator = self.vjp_accumulator();
-        accumulator.push_batch(samples, grad_values);
-        accumulator.gradients()
+        let mut sums = BatchSums::new();
+        sums.push_batch(samples, grad_values);
+        sums.gradients(self.scale_tril())
     }
 
     /// The plain reparameterization estimator, with the same contract as [`vjp`](Self::vjp):
@@ -275,13 +304,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
     pub fn vjp_accumulator(&self) -> VjpAccumulator<T, D> {
-        VjpAccumulator {
-            scale_tril: *self.scale_tril(),
-            loc_grad: SVector::zeros(),
-            outer_sum: SMatrix::zeros(),
-            mismatched: false,
-            pushed: Pushed::Nothing,
-        }
+        VjpAccumulator { scale_tril: *self.scale_tril(), sums: BatchSums::new(), mismatched: false }
     }
 }
 
