@@ -56,10 +56,11 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     // Five D×D buffers in all, reused as they fall out of use: this is what keeps vjp::<f32, 8>
     // within 4 KiB of stack on a Cortex-M.
     let exponent = largest_exponent(scale_tril);
-    let mut lower = *scale_tril;
-    scale_entries(&mut lower, -exponent);
-    // The sweeps' working copy, on a cache line (see `CacheAligned`).
-    let mut aligned = CacheAligned(lower);
+    // The sweeps' working copy, on a cache line (see `CacheAligned`), and the scaled Lᵀ
+    // (upper-triangular), whose buffer later takes the gradient.
+    let mut aligned = CacheAligned(*scale_tril);
+    scale_entries(&mut aligned.0, -exponent);
+    let mut transpose_then_gradient = aligned.0.transpose();
     let (singular_values, _) = decompose_scaled_in_place(&mut aligned, None, MAX_SWEEPS)?;
     let u = &aligned.0;
     // The scaled L has its largest entry in [½, 1); below this threshold s² has lost bits.
@@ -68,8 +69,7 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
         return Err(Error::IllConditioned);
     }
     let mut right = SMatrix::<T, D, D>::zeros();
-    lower.transpose_mut(); // Lᵀ, upper-triangular
-    right_singular_vectors(&lower, u, &singular_values, &mut right);
+    right_singular_vectors(&transpose_then_gradient, u, &singular_values, &mut right);
     let mut product = SMatrix::<T, D, D>::zeros();
     let mut y = SMatrix::<T, D, D>::zeros();
     // B = Wᵀ·Aᵀ·U, weighted into Y in place.
@@ -84,11 +84,11 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     weight_in_place(&mut y, &singular_values);
     product_into(u, &y, &mut product, Structure::Dense); // U·Y
     right.transpose_mut(); // Wᵀ
-    product_into(&product, &right, &mut lower, Structure::LowerResult); // the gradient
-    if !all_finite(lower.as_slice()) {
+    product_into(&product, &right, &mut transpose_then_gradient, Structure::LowerResult);
+    if !all_finite(transpose_then_gradient.as_slice()) {
         return Err(Error::Overflow);
     }
-    Ok(lower)
+    Ok(transpose_then_gradient)
 }
 
 /// B = Wᵀ·Aᵀ·U = (Wᵀ·ε)·(Uᵀ·g)ᵀ for A = g·εᵀ: two matrix-vector products and an outer product
