@@ -343,10 +343,11 @@ const BATCH_CHUNK: usize = 64;
 ///
 /// Two columns per pass load each piece of g once for both (at D = 8: 8 registers of sums, 2 of
 /// broadcast ε, the rest for g and loc's sums). One sample per iteration keeps that within the
-/// 16 SSE registers: with two samples per iteration the compiler interleaved them and spilled, and with one column per pass the loop was short enough to run
-/// about 1.5× slower from some start addresses (README, "Code placement"). Measured at D = 8 in
-/// alternating runs against one column and two samples per iteration: `vjp` at n = 4096
-/// 23.1–24.8 against 25.0–26.8 µs, at n = 128 about 2 % faster; D = 16 unchanged within noise.
+/// 16 SSE registers: with two samples per iteration the compiler interleaved them and spilled,
+/// and with one column per pass the loop was short enough to run about 1.5× slower from some
+/// start addresses (README, "Code placement"). Measured at D = 8 in alternating runs against
+/// one column and two samples per iteration: `vjp` at n = 4096 23.1–24.8 against 25.0–26.8 µs,
+/// at n = 128 about 35 ns faster; D = 16 unchanged within noise.
 ///
 /// The sums Σⱼ gⱼ ride along, `P` rows (P divides R) in each of the first R/P passes over a
 /// block, rather than in a loop of their own, which waited on the latency of one addition per
