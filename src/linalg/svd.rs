@@ -800,8 +800,8 @@ fn circulant_inner_products<T: Real, const D: usize>(columns: &[[T; D]; D], d: u
     inner_products
 }
 
-/// Entries d … d + D − 1 of `values` laid twice end to end: entry k is `values[k + d mod D]`.
-/// The doubled arrays are made once per step, so the rows read them long after they were
+/// Entries d … d + D − 1 of an array laid twice end to end: entry k is the array's entry
+/// k + d mod D. The doubled arrays are made once per step, so the rows read them long after they were
 /// stored. A copy rotated for each row (stored, then read back at an offset that straddles two
 /// of its stores, which the store queue cannot forward) held 7 % of the step's profile samples
 /// on one load; this way `new` + `vjp` at D = 8 is 35–40 ns faster (n = 1 and 128, alternating
