@@ -801,8 +801,8 @@ fn circulant_inner_products<T: Real, const D: usize>(columns: &[[T; D]; D], d: u
 }
 
 /// Entries d … d + D − 1 of an array laid twice end to end: entry k is the array's entry
-/// k + d mod D. The doubled arrays are made once per step, so the rows read them long after they were
-/// stored. A copy rotated for each row (stored, then read back at an offset that straddles two
+/// k + d mod D. The doubled arrays are made once per step, so the rows read them long after
+/// they were stored. A copy rotated for each row (stored, then read back at an offset that straddles two
 /// of its stores, which the store queue cannot forward) held 7 % of the step's profile samples
 /// on one load; this way `new` + `vjp` at D = 8 is 35–40 ns faster (n = 1 and 128, alternating
 /// probe runs), for 320 bytes more stack in `vjp::<f64, 8>` on the Cortex-M4F. Gathering by
@@ -891,16 +891,15 @@ impl<T: Real, const D: usize> StepSummary<T, D> {
         }
     }
 
-    /// The bound μ·(1 + 2μ²) on the step's mixing factor and whether any pair needs a rotation
-    /// (a nonzero s, so μ > 0 as spread ≥ 1, or c < 1: Δ = 0 gives c = −1, s = 0; s² does not
-    /// underflow, since |s| ≥ tol·√(min(α, β)/max(α, β)) and α·β is normal); `None` if some
-    /// angle is too large
-    /// for a step (c ≤ ½) or a measure is not finite.
     /// The smallest c of the step.
     fn smallest_cosine(&self) -> T {
         self.smallest_cosines.iter().fold(T::ONE, |m, &c| if c < m { c } else { m })
     }
 
+    /// The bound μ·(1 + 2μ²) on the step's mixing factor and whether any pair needs a rotation
+    /// (a nonzero s, so μ > 0 as spread ≥ 1, or c < 1: Δ = 0 gives c = −1, s = 0; s² does not
+    /// underflow, since |s| ≥ tol·√(min(α, β)/max(α, β)) and α·β is normal); `None` if some
+    /// angle is too large for a step (c ≤ ½) or a measure is not finite.
     fn mixing(&self) -> Option<(T, bool)> {
         // Squares: no sign to strip, and no NaN (the norms are in the normal range).
         let largest =
