@@ -66,9 +66,13 @@ pub enum Error {
         /// The number of sweeps performed (the bound).
         sweeps: usize,
     },
-    /// `scale_tril` is so ill-conditioned that its squared singular values underflow even after
-    /// scaling (κ(L) beyond about 10¹⁴⁶ in `f64`, 10¹⁵ in `f32`): no digit of the OMT gradient
-    /// could be trusted.
+    /// `scale_tril` is too ill-conditioned for the OMT gradient in this precision: its condition
+    /// number κ(L), estimated from its singular values, reaches
+    /// [`KAPPA_U_LIMIT`](crate::omt::KAPPA_U_LIMIT)/u (about 9.0·10¹³ in `f64`, 1.7·10⁵ in
+    /// `f32`), where at most a digit of the gradient could be trusted; or the computed gradient
+    /// broke the bound ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u) that every exact one obeys. The plain
+    /// estimator [`OmtMvn::reparam_vjp`](crate::OmtMvn::reparam_vjp) needs no decomposition
+    /// and is exact for every L.
     IllConditioned,
     /// A result does not fit the floating-point range (it would be ±∞).
     Overflow,
@@ -111,7 +115,7 @@ impl fmt::Display for Error {
                 write!(f, "Jacobi SVD did not converge within {sweeps} sweeps")
             }
             Error::IllConditioned => f.write_str(
-                "scale_tril is too ill-conditioned: its squared singular values underflow",
+                "scale_tril is too ill-conditioned for an accurate OMT gradient in this precision",
             ),
             Error::Overflow => f.write_str("the result overflows the floating-point range"),
             Error::CapacityExceeded { requested, available } => write!(

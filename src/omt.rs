@@ -23,6 +23,14 @@
 //! batch of one sample, A = g·εᵀ and B = (Wᵀ·ε)·(Uᵀ·g)ᵀ takes two matrix-vector products instead
 //! of A·W and (A·W)ᵀ·U: 2·D³ after the sweeps.
 //!
+//! # Trust
+//! Every exact OMT gradient obeys ‖G‖_F ≤ ‖A‖_F, whatever κ(L): with Y_ab² + Y_ba² ≤
+//! B_ab² + B_ba² (Cauchy–Schwarz on the weights above), ‖G‖_F ≤ ‖Y‖_F ≤ ‖B‖_F = ‖A‖_F. The
+//! computed W = Lᵀ·U·S⁻¹ is orthogonal only to O(κ(L)·u), so past κ(L)·u ≈ 1 its columns for the
+//! small singular values blow up and the bound breaks. The finish therefore refuses L with
+//! κ(L)·u ≥ [`KAPPA_U_LIMIT`] ([`Error::IllConditioned`]), and checks the bound, with room
+//! 8·D·u for rounding, on every gradient it returns (D² work).
+//!
 //! # Scale
 //! The gradient is exactly invariant under L → c·L. L is first multiplied by the power of two that
 //! brings its largest entry into [½, 1), which is exact, so results are bit-identical for every
@@ -38,9 +46,9 @@ use nalgebra::{SMatrix, SVector};
 /// sample, `lone_sample` = (ε, g) lets B be formed from its rank-one factors.
 ///
 /// # Errors
-/// [`Error::NonFiniteBatch`] if A has a non-finite entry, [`Error::IllConditioned`] if L's
-/// smallest singular value is lost to underflow even after scaling, [`Error::Overflow`] if the
-/// gradient itself exceeds the float range, and the SVD's own errors.
+/// [`Error::NonFiniteBatch`] if A has a non-finite entry, [`Error::IllConditioned`] if
+/// κ(L)·u reaches [`KAPPA_U_LIMIT`] or the result breaks ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u),
+/// [`Error::Overflow`] if the gradient itself exceeds the float range, and the SVD's own errors.
 pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     scale_tril: &SMatrix<T, D, D>,
     outer_sum: &SMatrix<T, D, D>,
@@ -63,9 +71,7 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     let mut transpose_then_gradient = aligned.0.transpose();
     let (singular_values, _) = decompose_scaled_in_place(&mut aligned, None, MAX_SWEEPS)?;
     let u = &aligned.0;
-    // The scaled L has its largest entry in [½, 1); below this threshold s² has lost bits.
-    let smallest_trusted = (T::MIN_POSITIVE / T::EPSILON).libm_sqrt();
-    if singular_values.as_slice().iter().any(|&s| s < smallest_trusted) {
+    if !within_kappa_u_limit(&singular_values) {
         return Err(Error::IllConditioned);
     }
     let mut right = SMatrix::<T, D, D>::zeros();
@@ -88,7 +94,95 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     if !all_finite(transpose_then_gradient.as_slice()) {
         return Err(Error::Overflow);
     }
+    if !obeys_norm_bound(&transpose_then_gradient, outer_sum) {
+        return Err(Error::IllConditioned);
+    }
     Ok(transpose_then_gradient)
+}
+
+/// The largest κ(L)·u for which the OMT finish returns a gradient, with u the unit roundoff
+/// ([`Real::UNIT_ROUNDOFF`]): κ(L) < 10⁻²/u, that is about 9.0·10¹³ in `f64` and 1.7·10⁵ in `f32`.
+///
+/// # Why this threshold
+/// The finish is accurate to 8·D·κ(L)·u (relative to the gradient's scale, checked against
+/// 50-digit references): below the limit that keeps at least one digit for D ≤ 12, and the
+/// error is usually far smaller. Past it the right singular vectors W = Lᵀ·U·S⁻¹ lose their
+/// orthogonality, and with it the bound ‖G‖_F ≤ ‖A‖_F; seeded stress tests saw the first such
+/// violation at κ·u ≈ 0.8, so the limit leaves a margin of almost two decades. κ(L) is
+/// estimated as s_max/s_min from the Jacobi SVD the finish computes anyway, which has high
+/// relative accuracy for the graded and row-scaled factors where large κ usually comes from.
+///
+/// # Example
+/// ```
+/// use omt_mvn::{nalgebra::{Matrix2, Vector2}, omt::KAPPA_U_LIMIT, Error, OmtMvn, Real};
+/// // κ(L) = 10⁶: fine in f64, past 10⁻²/u in f32.
+/// let scale_tril = Matrix2::new(1.0, 0.0, 0.0, 1e-6);
+/// assert!(1e6 * f64::UNIT_ROUNDOFF < KAPPA_U_LIMIT && 1e6 * f32::UNIT_ROUNDOFF as f64 > KAPPA_U_LIMIT);
+/// let (noise, grad_value) = (Vector2::new(0.3, -1.1), Vector2::new(1.0, 0.5));
+/// let mvn = OmtMvn::new(Vector2::zeros(), scale_tril)?;
+/// assert!(mvn.vjp(&[mvn.reparameterize(noise)], &[grad_value]).is_ok());
+/// let mvn = OmtMvn::new(Vector2::zeros(), scale_tril.cast::<f32>())?;
+/// let sample = mvn.reparameterize(noise.cast());
+/// assert_eq!(mvn.vjp(&[sample], &[grad_value.cast()]), Err(Error::IllConditioned));
+/// // The plain estimator needs no decomposition and stays exact.
+/// assert!(mvn.reparam_vjp(&[sample], &[grad_value.cast()]).is_ok());
+/// # Ok::<(), Error>(())
+/// ```
+pub const KAPPA_U_LIMIT: f64 = 1e-2;
+
+/// Whether κ̂·u < [`KAPPA_U_LIMIT`], κ̂ = s_max/s_min, written without a division
+/// (s_max·u < limit·s_min) so that s_min = 0 fails too. The scaled L has s_max ≥ ½, so the
+/// test also keeps every s² far above the underflow threshold √(MIN_POSITIVE/ε)².
+fn within_kappa_u_limit<T: Real, const D: usize>(singular_values: &SVector<T, D>) -> bool {
+    let (mut largest, mut smallest) = (T::ZERO, T::MAX);
+    for &s in singular_values.iter() {
+        if s > largest {
+            largest = s;
+        }
+        if s < smallest {
+            smallest = s;
+        }
+    }
+    largest * T::UNIT_ROUNDOFF < T::from_f64_rounded(KAPPA_U_LIMIT) * smallest
+}
+
+/// Whether ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u): the bound every exact OMT gradient obeys (with
+/// L = U·S·Wᵀ, G = tril(U·Y·Wᵀ) and ‖Y‖_F ≤ ‖Wᵀ·Aᵀ·U‖_F = ‖A‖_F), with room for the rounding
+/// of the finish's four products. A result that breaks it has lost its accuracy to rounding and
+/// is never returned. Both sums of squares are taken of the entries times 2⁻ᵏ, with 2ᵏ the
+/// binade of A's largest entry, so neither over- nor underflows (see [`sum_of_scaled_squares`]).
+fn obeys_norm_bound<T: Real, const D: usize>(
+    gradient: &SMatrix<T, D, D>,
+    outer_sum: &SMatrix<T, D, D>,
+) -> bool {
+    let exponent = largest_exponent(outer_sum);
+    let gradient_squares = sum_of_scaled_squares(gradient.as_slice(), exponent);
+    let outer_squares = sum_of_scaled_squares(outer_sum.as_slice(), exponent);
+    let slack = T::ONE + T::from_count(8 * D) * T::UNIT_ROUNDOFF;
+    gradient_squares <= outer_squares * (slack * slack)
+}
+
+/// Σ (xᵢ·2⁻ᵏ)², with 2⁻ᵏ applied as two factors 2⁻⌊ᵏ/²⌋ and 2^(⌊k/2⌋ − k), both normal
+/// numbers for every binade a finite entry can have, so that each scaling is exact (or
+/// negligible: an entry pushed below the normal range is 2⁻¹⁰²² of the largest). Four partial
+/// sums, so that the additions do not wait on each other.
+fn sum_of_scaled_squares<T: Real>(entries: &[T], exponent: i32) -> T {
+    let first = T::ONE.scale_by_power_of_two(-(exponent / 2));
+    let second = T::ONE.scale_by_power_of_two(exponent / 2 - exponent);
+    let mut partial = [T::ZERO; 4];
+    let (blocks, rest) = entries.as_chunks::<4>();
+    for block in blocks {
+        for (sum, &x) in partial.iter_mut().zip(block) {
+            let scaled = x * first * second;
+            *sum += scaled * scaled;
+        }
+    }
+    for (sum, &x) in partial.iter_mut().zip(rest) {
+        let scaled = x * first * second;
+        *sum += scaled * scaled;
+    }
+    let [s0, s1, s2, s3] = partial;
+    (s0 + s2) + (s1 + s3)
 }
 
 /// B = Wᵀ·Aᵀ·U = (Wᵀ·ε)·(Uᵀ·g)ᵀ for A = g·εᵀ: two matrix-vector products and an outer product

@@ -125,8 +125,9 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
     /// # Errors
     /// [`Error::AccumulatorMismatch`] after merging a foreign accumulator,
     /// [`Error::NonFiniteBatch`] if a pushed noise or gradient was not finite (or their products
-    /// overflowed), [`Error::IllConditioned`], [`Error::Overflow`] or an SVD error from the finish
-    /// (see [`crate::omt`]).
+    /// overflowed), [`Error::IllConditioned`] where κ(L)·u reaches
+    /// [`KAPPA_U_LIMIT`](crate::omt::KAPPA_U_LIMIT) (see [`OmtMvn::vjp`]), [`Error::Overflow`]
+    /// or an SVD error from the finish (see [`crate::omt`]).
     pub fn finish(self) -> Result<Grads<T, D>, Error> {
         if self.mismatched {
             return Err(Error::AccumulatorMismatch);
@@ -213,6 +214,17 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     ///
     /// Equal to pushing every pair into [`vjp_accumulator`](Self::vjp_accumulator) and finishing.
     /// Cost: n·(D² + D) multiply-adds plus one O(D³) finish.
+    ///
+    /// # Accuracy and the ill-conditioned case
+    /// A returned `scale_tril` gradient G is finite, lower-triangular and obeys
+    /// ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u), A = Σⱼ gⱼ·εⱼᵀ, u the unit roundoff: a bound every exact OMT
+    /// gradient obeys, checked on every result. Its error is within 8·D·κ(L)·u of the exact
+    /// gradient's scale (tested against 50-digit references). Where κ(L)·u reaches
+    /// [`KAPPA_U_LIMIT`](crate::omt::KAPPA_U_LIMIT) = 10⁻² (κ(L) ≥ 9.0·10¹³ in `f64`,
+    /// ≥ 1.7·10⁵ in `f32`; κ estimated from the SVD of L), at most one digit would be left, and
+    /// `vjp` returns [`Error::IllConditioned`] instead of a gradient: it never returns one with
+    /// no correct digit. [`reparam_vjp`](Self::reparam_vjp) is exact for every L and is the
+    /// fallback (unbiased, with more variance); or compute in `f64`.
     ///
     /// # Errors
     /// [`Error::LengthMismatch`] if the slices differ in length; otherwise as

@@ -1,7 +1,7 @@
 //! The OMT backward pass against an independent oracle, analytic expectations and invariances,
 //! plus its contract on bad input.
 
-use omt_mvn::nalgebra::{Matrix1, Matrix3, SMatrix, SVector, Vector1, Vector3};
+use omt_mvn::nalgebra::{Matrix1, Matrix2, Matrix3, SMatrix, SVector, Vector1, Vector2, Vector3};
 use omt_mvn::rand_core::SeedableRng;
 use omt_mvn::{Error, Grads, OmtMvn, Real, Sample};
 use rand_pcg::Pcg64Mcg;
@@ -553,12 +553,31 @@ fn absurdly_conditioned_scale_tril_gives_finite_gradients_or_a_typed_error() {
     finite_or_typed_error::<f32, 3>(Matrix3::new(
         1e-30, 0.0, 0.0, 1e30, 1e-30, 0.0, 1.0, 1e30, 1e-30,
     ));
-    // κ = 1e100 in f64 is absurd but representable: the gradient must then be finite.
+    // κ = 1e100 in f64 is representable, but past the κ·u limit: refused, not guessed at.
     let mvn = OmtMvn::new(
         Vector3::<f64>::zeros(),
         Matrix3::from_diagonal(&Vector3::new(1e50, 1.0, 1e-50)),
     )
     .unwrap();
     let (samples, grads) = batch(&mvn, 20, 41, |_| Vector3::repeat(1.0));
-    assert!(mvn.vjp(&samples, &grads).is_ok());
+    assert_eq!(mvn.vjp(&samples, &grads), Err(Error::IllConditioned));
+}
+
+#[test]
+fn the_issues_two_by_two_f32_factor_is_refused_rather_than_returned_784_times_too_large() {
+    // Before the κ·u limit this returned Ok with ‖G‖_F / ‖A‖_F = 784 (κ(L) ≈ 10⁹ in f32).
+    let scale_tril = Matrix2::<f32>::new(1.0, 0.0, 1000.0, 1e-6);
+    let mvn = OmtMvn::new(Vector2::zeros(), scale_tril).unwrap();
+    let sample = mvn.reparameterize(Vector2::new(0.3, -1.1));
+    let grad_value = Vector2::new(1.0, 0.5);
+    assert_eq!(mvn.vjp(&[sample], &[grad_value]), Err(Error::IllConditioned));
+    let mut accumulator = mvn.vjp_accumulator();
+    accumulator.push(&sample, &grad_value);
+    assert_eq!(accumulator.finish(), Err(Error::IllConditioned));
+    // The same factor in f64 (κ·u ≈ 10⁻⁷) gets its gradient, within the bound.
+    let mvn = OmtMvn::new(Vector2::zeros(), scale_tril.cast::<f64>()).unwrap();
+    let sample = mvn.reparameterize(Vector2::new(0.3, -1.1));
+    let grads = mvn.vjp(&[sample], &[grad_value.cast()]).unwrap();
+    let a = grad_value.cast::<f64>() * sample.noise.transpose();
+    assert!(grads.scale_tril.norm_squared() <= a.norm_squared());
 }

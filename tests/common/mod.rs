@@ -2,6 +2,8 @@
 //! const generic one.
 #![allow(dead_code)]
 
+pub mod factors;
+
 use omt_mvn::nalgebra::{SMatrix, SVector};
 use omt_mvn::{OmtMvn, Real, Sample};
 use serde::Deserialize;
@@ -142,4 +144,49 @@ macro_rules! with_dim {
             other => panic!("no golden dimension {other}"),
         }
     };
+}
+
+/// ‖M‖_F in f64 (exact enough for f32 and f64 results alike).
+pub fn frobenius<T: Real, const D: usize>(matrix: &SMatrix<T, D, D>) -> f64 {
+    matrix.iter().map(|x| x.to_f64().powi(2)).sum::<f64>().sqrt()
+}
+
+/// A = Σⱼ gⱼ·εⱼᵀ, accumulated in f64 from the batch as the crate received it.
+pub fn outer_sum_f64<T: Real, const D: usize>(
+    samples: &[Sample<T, D>],
+    grad_values: &[SVector<T, D>],
+) -> SMatrix<f64, D, D> {
+    let mut sum = SMatrix::<f64, D, D>::zeros();
+    for (sample, grad) in samples.iter().zip(grad_values) {
+        sum += grad.map(|x| x.to_f64()) * sample.noise.map(|x| x.to_f64()).transpose();
+    }
+    sum
+}
+
+/// The contract of every OMT result, checked without a reference: `Ok` is a finite,
+/// lower-triangular gradient with ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u) (the bound of tests/data/GOLDEN.md);
+/// the only error a valid L and a finite batch may give is `IllConditioned`. Returns whether the
+/// result was `Ok`.
+pub fn assert_bounded_or_ill_conditioned<T: Real, const D: usize>(
+    label: &str,
+    result: &Result<omt_mvn::Grads<T, D>, omt_mvn::Error>,
+    samples: &[Sample<T, D>],
+    grad_values: &[SVector<T, D>],
+) -> bool {
+    let grads = match result {
+        Ok(grads) => grads,
+        Err(omt_mvn::Error::IllConditioned) => return false,
+        Err(e) => panic!("{label}: unexpected error {e}"),
+    };
+    let g = &grads.scale_tril;
+    assert!(g.iter().chain(grads.loc.iter()).all(|x| x.is_finite_value()), "{label}: not finite");
+    for i in 0..D {
+        for j in i + 1..D {
+            assert_eq!(g[(i, j)], T::zero(), "{label}: upper triangle");
+        }
+    }
+    let a = frobenius(&outer_sum_f64(samples, grad_values));
+    let slack = 1.0 + 8.0 * D as f64 * T::UNIT_ROUNDOFF.to_f64();
+    assert!(frobenius(g) <= a * slack, "{label}: ‖G‖_F / ‖A‖_F = {:e}", frobenius(g) / a);
+    true
 }
