@@ -213,7 +213,8 @@ pub fn draw_vjp_input<T: FuzzFloat, const D: usize>(
     Ok(VjpInput { loc, scale_tril, samples, exponent })
 }
 
-/// vjp properties: finite gradients with a zero upper triangle or a typed error; the accumulator
+/// vjp properties: finite gradients with a zero upper triangle and ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u), or
+/// a typed error; the accumulator
 /// gives the same answer (also a lone sample merged into an empty one); power-of-two scaling of
 /// L leaves every bit unchanged; D = 1 is the reparam estimator; reparam_vjp is finite or a typed
 /// error.
@@ -236,6 +237,7 @@ pub fn check_vjp<T: FuzzFloat, const D: usize>(input: &VjpInput<T, D>) {
                     assert!(g.scale_tril[(i, j)] == T::zero(), "upper triangle not zero");
                 }
             }
+            assert_norm_bound(&g.scale_tril, &samples, &grads);
         }
         Err(
             Error::NonFiniteBatch
@@ -286,6 +288,38 @@ pub fn check_vjp<T: FuzzFloat, const D: usize>(input: &VjpInput<T, D>) {
     if D == 1 {
         assert_eq!(result, reparam, "D = 1 must be the reparam estimator");
     }
+}
+
+/// ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u), A = Σⱼ gⱼ·εⱼᵀ: the bound every exact OMT gradient obeys, whatever
+/// κ(L) (tests/data/GOLDEN.md). A is the statistic the finish received: accumulated in T, in
+/// sample order, as the crate does (to the same bits), because under cancellation any other
+/// evaluation of it can differ by far more than 8·D·u. The norms are then taken in f64 of both
+/// matrices times 2⁻ᵏ (2ᵏ the binade of A's largest entry; two factors, each a normal number).
+fn assert_norm_bound<T: Real, const D: usize>(
+    gradient: &SMatrix<T, D, D>,
+    samples: &[Sample<T, D>],
+    grads: &[SVector<T, D>],
+) {
+    let mut outer_sum = SMatrix::<T, D, D>::zeros();
+    for (sample, grad) in samples.iter().zip(grads) {
+        for col in 0..D {
+            for row in 0..D {
+                outer_sum[(row, col)] += grad[row] * sample.noise[col];
+            }
+        }
+    }
+    let largest = outer_sum.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+    let exponent = largest.max(f64::MIN_POSITIVE).log2().floor() as i32;
+    let scaled =
+        |x: &T| x.to_f64() * 2f64.powi(-(exponent / 2)) * 2f64.powi(exponent / 2 - exponent);
+    let norm = |m: &SMatrix<T, D, D>| m.iter().map(|x| scaled(x).powi(2)).sum::<f64>().sqrt();
+    let (gradient_norm, outer_norm) = (norm(gradient), norm(&outer_sum));
+    let slack = 1.0 + 8.0 * D as f64 * T::UNIT_ROUNDOFF.to_f64();
+    assert!(
+        gradient_norm <= outer_norm * slack,
+        "‖G‖_F / ‖A‖_F = {:e} breaks the norm bound",
+        gradient_norm / outer_norm
+    );
 }
 
 /// Constructor, densities and reparameterization: a refusal names a real offending entry; an

@@ -163,6 +163,20 @@ pub fn outer_sum_f64<T: Real, const D: usize>(
     sum
 }
 
+/// A = Σⱼ gⱼ·εⱼᵀ as the crate accumulates it: in T, in sample order (to the same bits). The norm
+/// bound is a property of the finish, so it is checked against the statistic the finish got:
+/// under cancellation any other evaluation of A can differ from it by far more than 8·D·u.
+pub fn outer_sum_as_accumulated<T: Real, const D: usize>(
+    samples: &[Sample<T, D>],
+    grad_values: &[SVector<T, D>],
+) -> SMatrix<T, D, D> {
+    let mut sum = SMatrix::<T, D, D>::zeros();
+    for (sample, grad) in samples.iter().zip(grad_values) {
+        sum += grad * sample.noise.transpose();
+    }
+    sum
+}
+
 /// The contract of every OMT result, checked without a reference: `Ok` is a finite,
 /// lower-triangular gradient with ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u) (the bound of tests/data/GOLDEN.md);
 /// the only error a valid L and a finite batch may give is `IllConditioned`. Returns whether the
@@ -185,7 +199,7 @@ pub fn assert_bounded_or_ill_conditioned<T: Real, const D: usize>(
             assert_eq!(g[(i, j)], T::zero(), "{label}: upper triangle");
         }
     }
-    let a = frobenius(&outer_sum_f64(samples, grad_values));
+    let a = frobenius(&outer_sum_as_accumulated(samples, grad_values));
     let slack = 1.0 + 8.0 * D as f64 * T::UNIT_ROUNDOFF.to_f64();
     assert!(frobenius(g) <= a * slack, "{label}: ‖G‖_F / ‖A‖_F = {:e}", frobenius(g) / a);
     true
