@@ -67,40 +67,6 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     if outer_sum.iter().all(|&entry| entry == T::ZERO) {
         return Ok(SMatrix::zeros());
     }
-    if largest_exponent(outer_sum) < (T::MIN_POSITIVE / T::EPSILON).binary_exponent() {
-        return rescaled_finish(scale_tril, outer_sum);
-    }
-    finish(scale_tril, outer_sum, lone_sample)
-}
-
-/// The finish for an A whose largest entry lies below MIN_POSITIVE/ε, where its products
-/// g·ε have lost bits to underflow and anything computed from g and ε themselves (the rank-one
-/// finish) can disagree with A by a subnormal ulp per entry, more than the norm bound allows
-/// (a fuzzer finding, in f32). The gradient is linear in A, so the general finish runs on
-/// A·2⁻ᵏ (exact: it scales subnormals up) and its result is scaled back by 2ᵏ, one correctly
-/// rounded step. Out of line so that its copy of A stays off the common path's stack frame.
-#[inline(never)]
-fn rescaled_finish<T: Real, const D: usize>(
-    scale_tril: &SMatrix<T, D, D>,
-    outer_sum: &SMatrix<T, D, D>,
-) -> Result<SMatrix<T, D, D>, Error> {
-    let exponent = largest_exponent(outer_sum);
-    let mut scaled = *outer_sum;
-    scale_entries(&mut scaled, -exponent);
-    let mut gradient = finish(scale_tril, &scaled, None)?;
-    scale_entries(&mut gradient, exponent);
-    if !obeys_norm_bound(&gradient, outer_sum) {
-        return Err(Error::IllConditioned);
-    }
-    Ok(gradient)
-}
-
-/// [`omt_scale_tril_grad`] after the checks of its input, for a non-zero A in the normal range.
-fn finish<T: Real, const D: usize>(
-    scale_tril: &SMatrix<T, D, D>,
-    outer_sum: &SMatrix<T, D, D>,
-    lone_sample: Option<(&SVector<T, D>, &SVector<T, D>)>,
-) -> Result<SMatrix<T, D, D>, Error> {
     // Five D×D buffers in all, reused as they fall out of use: this is what keeps vjp::<f32, 8>
     // within 4 KiB of stack on a Cortex-M.
     let exponent = largest_exponent(scale_tril);
