@@ -61,12 +61,6 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     if let Some((row, col)) = first_non_finite(scale_tril) {
         return Err(Error::NonFiniteScaleTril { row, col });
     }
-    // The gradient is linear in A: a zero A (an empty batch, or products that all underflowed)
-    // has the zero gradient for every L. The rank-one finish would otherwise form B from the
-    // lone sample's g and ε and return subnormal noise where ‖A‖_F = 0 (a fuzzer finding).
-    if outer_sum.iter().all(|&entry| entry == T::ZERO) {
-        return Ok(SMatrix::zeros());
-    }
     // Five D×D buffers in all, reused as they fall out of use: this is what keeps vjp::<f32, 8>
     // within 4 KiB of stack on a Cortex-M.
     let exponent = largest_exponent(scale_tril);
