@@ -581,3 +581,36 @@ fn the_issues_two_by_two_f32_factor_is_refused_rather_than_returned_784_times_to
     let a = grad_value.cast::<f64>() * sample.noise.transpose();
     assert!(grads.scale_tril.norm_squared() <= a.norm_squared());
 }
+
+/// ‖G‖_F/‖A‖_F with both matrices scaled by 2⁻ᵏ first (2ᵏ the binade of A's largest entry), so
+/// that the ratio is meaningful where the plain sums of squares would over- or underflow.
+fn scaled_norm_ratio<const D: usize>(
+    gradient: &SMatrix<f64, D, D>,
+    outer_sum: &SMatrix<f64, D, D>,
+) -> f64 {
+    let exponent = outer_sum.amax().log2().floor() as i32;
+    let scale = |m: &SMatrix<f64, D, D>| {
+        m.map(|x| x * 2f64.powi(-exponent / 2) * 2f64.powi(exponent / 2 - exponent))
+    };
+    scale(gradient).norm_squared().sqrt() / scale(outer_sum).norm_squared().sqrt()
+}
+
+#[test]
+fn the_norm_check_holds_for_batches_near_both_ends_of_the_float_range() {
+    // A ≈ 10³⁰⁰: ‖A‖_F² overflows; A ≈ 10⁻³⁰⁰: ‖A‖_F² underflows. Both take the check's scaled
+    // path and must return a bounded gradient, not a refusal.
+    let mvn = OmtMvn::new(Vector3::zeros(), test_scale_tril::<f64, 3>()).unwrap();
+    for (noise_scale, grad_scale) in [(1.0, 1e300), (1e-150, 1e-150)] {
+        let (samples, _) = batch(&mvn, 5, 43, |_| Vector3::zeros());
+        let samples: Vec<_> =
+            samples.iter().map(|s| mvn.reparameterize(s.noise * noise_scale)).collect();
+        let grads: Vec<_> =
+            samples.iter().map(|s| s.noise.map(|x| (x + 0.5) * grad_scale / noise_scale)).collect();
+        let result = mvn.vjp(&samples, &grads).unwrap();
+        let outer_sum: SMatrix<f64, 3, 3> =
+            samples.iter().zip(&grads).map(|(s, g)| g * s.noise.transpose()).sum();
+        let ratio = scaled_norm_ratio(&result.scale_tril, &outer_sum);
+        assert!(result.scale_tril.iter().all(|x| x.is_finite()));
+        assert!(ratio <= 1.0 + 24.0 * f64::UNIT_ROUNDOFF, "ratio {ratio}");
+    }
+}
