@@ -29,7 +29,8 @@
 //! computed W = Lᵀ·U·S⁻¹ is orthogonal only to O(κ(L)·u), so past κ(L)·u ≈ 1 its columns for the
 //! small singular values blow up and the bound breaks. The finish therefore refuses L with
 //! κ(L)·u ≥ [`KAPPA_U_LIMIT`] ([`Error::IllConditioned`]), and checks the bound, with room
-//! 8·D·u for rounding, on every gradient it returns (D² work).
+//! 8·D·u for rounding (and D² smallest subnormals where A's products underflow), on every
+//! gradient it returns (D² work).
 //!
 //! # Scale
 //! The gradient is exactly invariant under L → c·L. L is first multiplied by the power of two that
@@ -154,7 +155,8 @@ fn within_kappa_u_limit<T: Real, const D: usize>(singular_values: &SVector<T, D>
 /// The plain sums of squares decide where ‖A‖_F² is finite and at least MIN_POSITIVE/ε², so
 /// that squares lost to underflow change it by less than u (a lost square in ‖G‖_F² only hides
 /// less than that); elsewhere both sums are taken of the entries times 2⁻ᵏ, with 2ᵏ the binade
-/// of A's largest entry, so neither over- nor underflows ([`obeys_scaled_norm_bound`]). The
+/// of A's largest entry, so neither over- nor underflows, and the bound allows for underflow
+/// ([`obeys_scaled_norm_bound`]). The
 /// plain path keeps the check to 2·D² multiply-adds, inlined over fixed-size arrays, which
 /// matters at D = 2 and 4, where the whole finish is a few hundred nanoseconds.
 fn obeys_norm_bound<T: Real, const D: usize>(
@@ -168,21 +170,30 @@ fn obeys_norm_bound<T: Real, const D: usize>(
     if outer_squares.is_finite_value() && outer_squares >= safe_below {
         return dot(gradient.as_slice(), gradient.as_slice()) <= outer_squares * bound;
     }
-    obeys_scaled_norm_bound(gradient, outer_sum, bound)
+    obeys_scaled_norm_bound(gradient, outer_sum, slack)
 }
 
 /// [`obeys_norm_bound`] for an A whose plain sum of squares over- or underflows. Cold and out of
 /// line: the common path stays a few multiply-adds (see [`obeys_norm_bound`]).
+///
+/// Where A is this small its products g·ε have been rounded to the subnormal grid, and so are
+/// the gradient's entries: each can be off by up to the smallest subnormal η, which no relative
+/// bound covers (a lone sample whose products all underflow has A = 0, while the rank-one finish,
+/// working from g and ε, returns entries of ±η). So the bound here is the one every
+/// floating-point result obeys, up to underflow: ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u) + D²·η.
 #[cold]
 #[inline(never)]
 fn obeys_scaled_norm_bound<T: Real, const D: usize>(
     gradient: &SMatrix<T, D, D>,
     outer_sum: &SMatrix<T, D, D>,
-    bound: T,
+    slack: T,
 ) -> bool {
     let exponent = largest_exponent(outer_sum);
-    let gradient_squares = sum_of_scaled_squares(gradient.as_slice(), exponent);
-    sum_of_scaled_squares(outer_sum.as_slice(), exponent) * bound >= gradient_squares
+    let gradient_norm = sum_of_scaled_squares(gradient.as_slice(), exponent).libm_sqrt();
+    let outer_norm = sum_of_scaled_squares(outer_sum.as_slice(), exponent).libm_sqrt();
+    let smallest_subnormal = T::MIN_POSITIVE * T::EPSILON;
+    let underflow = sum_of_scaled_squares(&[smallest_subnormal], exponent).libm_sqrt();
+    gradient_norm <= outer_norm * slack + T::from_count(D * D) * underflow
 }
 
 /// Σ (xᵢ·2⁻ᵏ)², with 2⁻ᵏ applied as two factors 2⁻⌊ᵏ/²⌋ and 2^(⌊k/2⌋ − k), both normal

@@ -246,3 +246,53 @@ fn assert_u_orthogonal<const D: usize>(columns: &[[f64; D]; D]) {
     let u_error = (svd.u.transpose() * svd.u - identity).abs().max();
     assert!(u_error <= 8.0 * D as f64 * f64::EPSILON, "U: {u_error:e}");
 }
+
+/// ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u) + D²·η with η the smallest subnormal: the norm bound up to underflow,
+/// as `vjp` states it, in f64, with every entry times 2⁶⁰⁰ (exact) so that subnormal squares do
+/// not vanish (for the tiny gradients of these tests only).
+fn within_the_bound_up_to_underflow<T: omt_mvn::Real, const D: usize>(
+    gradient: &SMatrix<T, D, D>,
+    outer_sum: &SMatrix<T, D, D>,
+) -> bool {
+    let norm = |m: &SMatrix<T, D, D>| {
+        m.iter().map(|x| (x.to_f64() * 2f64.powi(600)).powi(2)).sum::<f64>().sqrt()
+    };
+    let smallest_subnormal = (T::MIN_POSITIVE * T::EPSILON).to_f64() * 2f64.powi(600);
+    let slack = 1.0 + 8.0 * D as f64 * T::UNIT_ROUNDOFF.to_f64();
+    norm(gradient) <= norm(outer_sum) * slack + (D * D) as f64 * smallest_subnormal
+}
+
+/// vjp fuzzer, with the norm bound asserted: a lone f64 sample at D = 5 whose products gⱼ·εⱼ
+/// all underflow, so the accumulated A is zero, while the rank-one finish, working from g and ε
+/// themselves, returns entries of ±5·10⁻³²⁴: the bound holds only up to underflow there.
+#[test]
+fn a_lone_sample_whose_products_all_underflow_is_bounded_up_to_underflow() {
+    use omt_mvn::nalgebra::SVector;
+    let scale_tril = SMatrix::<f64, 5, 5>::from_fn(|i, j| match i.cmp(&j) {
+        core::cmp::Ordering::Equal => 1.0 + i as f64,
+        core::cmp::Ordering::Greater => 0.25,
+        core::cmp::Ordering::Less => 0.0,
+    });
+    let mvn = OmtMvn::new(SVector::zeros(), scale_tril).unwrap();
+    let sample = mvn.reparameterize(SVector::from_fn(|i, _| 1e-170 * (1.0 + i as f64)));
+    let grad_value = SVector::<f64, 5>::from_fn(|i, _| -1e-160 * (2.0 - i as f64));
+    let grads = mvn.vjp(&[sample], &[grad_value]).unwrap();
+    let outer_sum = grad_value * sample.noise.transpose();
+    assert_eq!(outer_sum, SMatrix::<f64, 5, 5>::zeros());
+    assert!(within_the_bound_up_to_underflow(&grads.scale_tril, &outer_sum));
+}
+
+/// vjp fuzzer: a lone f32 sample at D = 3 whose products are subnormal (A₁₁ ≈ −9.6·10⁻⁴⁰): the
+/// gradient's entries carried a subnormal ulp of rounding each (‖G‖_F/‖A‖_F = 1 + 1.5·10⁻⁶).
+#[test]
+fn a_lone_sample_whose_products_are_subnormal_is_bounded_up_to_underflow() {
+    use omt_mvn::nalgebra::Vector3;
+    let scale_tril = Matrix3::<f32>::new(1.0, 0.0, 0.0, 0.5, 2.0, 0.0, -0.3, 0.1, 0.7);
+    let mvn = OmtMvn::new(Vector3::zeros(), scale_tril).unwrap();
+    let sample = mvn.reparameterize(Vector3::new(0.0, 1e-20, 3e-22));
+    let grad_value = Vector3::new(0.0, -9.573e-20, 2e-21);
+    let grads = mvn.vjp(&[sample], &[grad_value]).unwrap();
+    let outer_sum = grad_value * sample.noise.transpose();
+    assert!(outer_sum.iter().all(|x| x.abs() < f32::MIN_POSITIVE), "A is subnormal");
+    assert!(within_the_bound_up_to_underflow(&grads.scale_tril, &outer_sum));
+}
