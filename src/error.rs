@@ -71,9 +71,8 @@ pub enum Error {
     /// [`KAPPA_U_LIMIT`](crate::omt::KAPPA_U_LIMIT)/u (about 9.0·10¹³ in `f64`, 1.7·10⁵ in
     /// `f32`), where at most a digit of the gradient could be trusted; or the computed gradient
     /// broke the bound ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u) that every exact one obeys (up to underflow).
-    /// The plain
-    /// estimator [`OmtMvn::reparam_vjp`](crate::OmtMvn::reparam_vjp) needs no decomposition
-    /// and is exact for every L.
+    /// The plain estimator [`OmtMvn::reparam_vjp`](crate::OmtMvn::reparam_vjp) needs no
+    /// decomposition and is exact for every L.
     IllConditioned,
     /// A result does not fit the floating-point range (it would be ±∞).
     Overflow,

@@ -118,7 +118,8 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
 /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, omt::KAPPA_U_LIMIT, Error, OmtMvn, Real};
 /// // κ(L) = 10⁶: fine in f64, past 10⁻²/u in f32.
 /// let scale_tril = Matrix2::new(1.0, 0.0, 0.0, 1e-6);
-/// assert!(1e6 * f64::UNIT_ROUNDOFF < KAPPA_U_LIMIT && 1e6 * f32::UNIT_ROUNDOFF as f64 > KAPPA_U_LIMIT);
+/// assert!(1e6 * f64::UNIT_ROUNDOFF < KAPPA_U_LIMIT);
+/// assert!(1e6 * f32::UNIT_ROUNDOFF as f64 > KAPPA_U_LIMIT);
 /// let (noise, grad_value) = (Vector2::new(0.3, -1.1), Vector2::new(1.0, 0.5));
 /// let mvn = OmtMvn::new(Vector2::zeros(), scale_tril)?;
 /// assert!(mvn.vjp(&[mvn.reparameterize(noise)], &[grad_value]).is_ok());
@@ -156,9 +157,9 @@ fn within_kappa_u_limit<T: Real, const D: usize>(singular_values: &SVector<T, D>
 /// that squares lost to underflow change it by less than u (a lost square in ‖G‖_F² only hides
 /// less than that); elsewhere both sums are taken of the entries times 2⁻ᵏ, with 2ᵏ the binade
 /// of A's largest entry, so neither over- nor underflows, and the bound allows for underflow
-/// ([`obeys_scaled_norm_bound`]). The
-/// plain path keeps the check to 2·D² multiply-adds, inlined over fixed-size arrays, which
-/// matters at D = 2 and 4, where the whole finish is a few hundred nanoseconds.
+/// ([`obeys_scaled_norm_bound`]). The plain path keeps the check to 2·D² multiply-adds, inlined
+/// over fixed-size arrays, which matters at D = 2 and 4, where the whole finish is a few hundred
+/// nanoseconds.
 fn obeys_norm_bound<T: Real, const D: usize>(
     gradient: &SMatrix<T, D, D>,
     outer_sum: &SMatrix<T, D, D>,
@@ -188,10 +189,15 @@ fn obeys_scaled_norm_bound<T: Real, const D: usize>(
     outer_sum: &SMatrix<T, D, D>,
     slack: T,
 ) -> bool {
-    let exponent = largest_exponent(outer_sum);
+    let smallest_subnormal = T::MIN_POSITIVE * T::EPSILON;
+    // A zero A has no binade of its own: then scale to the subnormals', where G's rounding lives.
+    let exponent = if outer_sum.iter().all(|&entry| entry == T::ZERO) {
+        smallest_subnormal.binary_exponent()
+    } else {
+        largest_exponent(outer_sum)
+    };
     let gradient_norm = sum_of_scaled_squares(gradient.as_slice(), exponent).libm_sqrt();
     let outer_norm = sum_of_scaled_squares(outer_sum.as_slice(), exponent).libm_sqrt();
-    let smallest_subnormal = T::MIN_POSITIVE * T::EPSILON;
     let underflow = sum_of_scaled_squares(&[smallest_subnormal], exponent).libm_sqrt();
     gradient_norm <= outer_norm * slack + T::from_count(D * D) * underflow
 }

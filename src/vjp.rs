@@ -219,8 +219,8 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// A returned `scale_tril` gradient G is finite, lower-triangular and obeys
     /// ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u), A = Σⱼ gⱼ·εⱼᵀ, u the unit roundoff: a bound every exact OMT
     /// gradient obeys, checked on every result; where A's products underflow, up to D² smallest
-    /// subnormals of absolute rounding, as every floating-point result there. Its error is within 8·D·κ(L)·u of the exact
-    /// gradient's scale (tested against 50-digit references). Where κ(L)·u reaches
+    /// subnormals of absolute rounding, as every floating-point result there. Its error is
+    /// within 8·D·κ(L)·u of the exact gradient's scale (tested against 50-digit references). Where κ(L)·u reaches
     /// [`KAPPA_U_LIMIT`](crate::omt::KAPPA_U_LIMIT) = 10⁻² (κ(L) ≥ 9.0·10¹³ in `f64`,
     /// ≥ 1.7·10⁵ in `f32`; κ estimated from the SVD of L), at most one digit would be left, and
     /// `vjp` returns [`Error::IllConditioned`] instead of a gradient: it never returns one with

@@ -262,24 +262,34 @@ fn within_the_bound_up_to_underflow<T: omt_mvn::Real, const D: usize>(
     norm(gradient) <= norm(outer_sum) * slack + (D * D) as f64 * smallest_subnormal
 }
 
-/// vjp fuzzer, with the norm bound asserted: a lone f64 sample at D = 5 whose products gⱼ·εⱼ
-/// all underflow, so the accumulated A is zero, while the rank-one finish, working from g and ε
-/// themselves, returns entries of ±5·10⁻³²⁴: the bound holds only up to underflow there.
-#[test]
-fn a_lone_sample_whose_products_all_underflow_is_bounded_up_to_underflow() {
+/// A lone sample at D = 5 with noise `tiny_noise`·(1 … 5) and gradient `tiny_grad`·(2 … −2),
+/// whose products all underflow: A = 0, and the gradient must be within D² smallest subnormals.
+fn lone_sample_with_underflowing_products<T: omt_mvn::Real>(tiny_noise: f64, tiny_grad: f64) {
     use omt_mvn::nalgebra::SVector;
-    let scale_tril = SMatrix::<f64, 5, 5>::from_fn(|i, j| match i.cmp(&j) {
-        core::cmp::Ordering::Equal => 1.0 + i as f64,
-        core::cmp::Ordering::Greater => 0.25,
-        core::cmp::Ordering::Less => 0.0,
+    let scale_tril = SMatrix::<T, 5, 5>::from_fn(|i, j| match i.cmp(&j) {
+        core::cmp::Ordering::Equal => T::from_count(1 + i),
+        core::cmp::Ordering::Greater => T::QUARTER,
+        core::cmp::Ordering::Less => T::ZERO,
     });
     let mvn = OmtMvn::new(SVector::zeros(), scale_tril).unwrap();
-    let sample = mvn.reparameterize(SVector::from_fn(|i, _| 1e-170 * (1.0 + i as f64)));
-    let grad_value = SVector::<f64, 5>::from_fn(|i, _| -1e-160 * (2.0 - i as f64));
+    let noise = SVector::from_fn(|i, _| T::from_f64_rounded(tiny_noise * (1.0 + i as f64)));
+    let sample = mvn.reparameterize(noise);
+    let grad_value =
+        SVector::<T, 5>::from_fn(|i, _| T::from_f64_rounded(tiny_grad * (2.0 - i as f64)));
     let grads = mvn.vjp(&[sample], &[grad_value]).unwrap();
     let outer_sum = grad_value * sample.noise.transpose();
-    assert_eq!(outer_sum, SMatrix::<f64, 5, 5>::zeros());
+    assert_eq!(outer_sum, SMatrix::<T, 5, 5>::zeros());
     assert!(within_the_bound_up_to_underflow(&grads.scale_tril, &outer_sum));
+}
+
+/// vjp fuzzer, with the norm bound asserted: a lone sample at D = 5 whose products gⱼ·εⱼ all
+/// underflow, so the accumulated A is zero, while the rank-one finish, working from g and ε
+/// themselves, returns entries of ± the smallest subnormal (found in f64, then in f32, where the
+/// harness's own scaling had overflowed): the bound holds only up to underflow there.
+#[test]
+fn a_lone_sample_whose_products_all_underflow_is_bounded_up_to_underflow() {
+    lone_sample_with_underflowing_products::<f64>(1e-170, -1e-160);
+    lone_sample_with_underflowing_products::<f32>(1e-25, -1e-25);
 }
 
 /// vjp fuzzer: a lone f32 sample at D = 3 whose products are subnormal (A₁₁ ≈ −9.6·10⁻⁴⁰): the

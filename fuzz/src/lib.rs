@@ -308,8 +308,10 @@ fn assert_norm_bound<T: Real, const D: usize>(
             }
         }
     }
-    let largest = outer_sum.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
-    let exponent = largest.max(f64::MIN_POSITIVE).log2().floor() as i32;
+    // At least T's smallest subnormal, the scale of G's rounding where A is zero.
+    let smallest_subnormal = (T::MIN_POSITIVE * T::EPSILON).to_f64();
+    let largest = outer_sum.iter().fold(smallest_subnormal, |m, x| m.max(x.to_f64().abs()));
+    let exponent = largest.log2().floor() as i32;
     let scaled = |x: &T| scaled_f64(x.to_f64(), exponent);
     let norm = |m: &SMatrix<T, D, D>| m.iter().map(|x| scaled(x).powi(2)).sum::<f64>().sqrt();
     let (gradient_norm, outer_norm) = (norm(gradient), norm(&outer_sum));
@@ -318,7 +320,6 @@ fn assert_norm_bound<T: Real, const D: usize>(
     // entry of G carries an absolute rounding of up to the smallest subnormal, which no relative
     // bound covers (found here: a lone f32 sample at D = 3 gave 1 + 1.5e-6, a lone f64 one at
     // D = 5 had A = 0 and G = ±5e-324). The allowance is D² of them, scaled like A.
-    let smallest_subnormal = (T::MIN_POSITIVE * T::EPSILON).to_f64();
     let underflow = (D * D) as f64 * scaled_f64(smallest_subnormal, exponent);
     assert!(
         gradient_norm <= outer_norm * slack + underflow,
