@@ -28,9 +28,10 @@
 //! B_ab² + B_ba² (Cauchy–Schwarz on the weights above), ‖G‖_F ≤ ‖Y‖_F ≤ ‖B‖_F = ‖A‖_F. The
 //! computed W = Lᵀ·U·S⁻¹ is orthogonal only to O(κ(L)·u), so past κ(L)·u ≈ 1 its columns for the
 //! small singular values blow up and the bound breaks. The finish therefore refuses L with
-//! κ(L)·u ≥ [`KAPPA_U_LIMIT`] ([`Error::IllConditioned`]), and checks the bound, with room
+//! κ(L)·u ≥ [`KAPPA_U_LIMIT`] ([`Error::IllConditioned`]), and enforces the bound, with room
 //! 8·D·u for rounding (and D² smallest subnormals where A's products underflow), on every
-//! gradient it returns (D² work).
+//! gradient it returns (D² work): a result past it by rounding is projected onto it, one past it
+//! by more is refused.
 //!
 //! # Scale
 //! The gradient is exactly invariant under L → c·L. L is first multiplied by the power of two that
@@ -48,7 +49,8 @@ use nalgebra::{SMatrix, SVector};
 ///
 /// # Errors
 /// [`Error::NonFiniteBatch`] if A has a non-finite entry, [`Error::IllConditioned`] if
-/// κ(L)·u reaches [`KAPPA_U_LIMIT`] or the result breaks ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u),
+/// κ(L)·u reaches [`KAPPA_U_LIMIT`] or the result breaks ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u) by more
+/// than rounding (see [`enforce_norm_bound`]),
 /// [`Error::Overflow`] if the gradient itself exceeds the float range, and the SVD's own errors.
 pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     scale_tril: &SMatrix<T, D, D>,
@@ -95,9 +97,7 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     if !all_finite(transpose_then_gradient.as_slice()) {
         return Err(Error::Overflow);
     }
-    if !obeys_norm_bound(&transpose_then_gradient, outer_sum) {
-        return Err(Error::IllConditioned);
-    }
+    enforce_norm_bound(&mut transpose_then_gradient, outer_sum)?;
     Ok(transpose_then_gradient)
 }
 
@@ -148,34 +148,80 @@ fn within_kappa_u_limit<T: Real, const D: usize>(singular_values: &SVector<T, D>
     largest * T::UNIT_ROUNDOFF < T::from_f64_rounded(KAPPA_U_LIMIT) * smallest
 }
 
-/// Whether ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u): the bound every exact OMT gradient obeys (with
+/// Makes sure ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u): the bound every exact OMT gradient obeys (with
 /// L = U·S·Wᵀ, G = tril(U·Y·Wᵀ) and ‖Y‖_F ≤ ‖Wᵀ·Aᵀ·U‖_F = ‖A‖_F), with room for the rounding
-/// of the finish's four products. A result that breaks it has lost its accuracy to rounding and
-/// is never returned.
+/// of the finish's four products.
 ///
-/// The plain sums of squares decide where ‖A‖_F² is finite and at least MIN_POSITIVE/ε², so
-/// that squares lost to underflow change it by less than u (a lost square in ‖G‖_F² only hides
-/// less than that); elsewhere both sums are taken of the entries times 2⁻ᵏ, with 2ᵏ the binade
-/// of A's largest entry, so neither over- nor underflows, and the bound allows for underflow
-/// ([`obeys_scaled_norm_bound`]). The plain path keeps the check to 2·D² multiply-adds, inlined
-/// over fixed-size arrays, which matters at D = 2 and 4, where the whole finish is a few hundred
-/// nanoseconds.
-fn obeys_norm_bound<T: Real, const D: usize>(
-    gradient: &SMatrix<T, D, D>,
+/// # Why a projection, and when a refusal
+/// Where G is close to A in norm (A dominated by entries the lower triangle keeps, L near a
+/// multiple of the identity), the finish's rounding can take ‖G‖_F right to the edge of that
+/// room (the fuzzer found 24·u = 8·D·u at D = 3 in f32), where no check computed in rounded
+/// arithmetic decides exactly. So a G within R = ‖A‖_F·(1 + 8·D·u)·(1 − 4·D·u) is returned as it
+/// is, a G past R by no more than rounding (a factor (1 + 8·D·u)) is scaled onto R, and a G past
+/// that is refused ([`Error::IllConditioned`]). The scaling is a projection onto a ball that
+/// contains the exact gradient (R ≥ ‖A‖_F), so it never moves G away from it: it costs no
+/// accuracy, and the scaled G is inside the bound with a margin of 4·D·u for its own rounding.
+///
+/// The sums of squares are taken in `f64` (exact enough to decide for an `f32` G) over the
+/// fixed-size arrays, 2·D² multiply-adds; only an A near underflow, or an `f64` one whose sum
+/// of squares overflows, takes the scaled, cold path ([`obeys_scaled_norm_bound`]).
+fn enforce_norm_bound<T: Real, const D: usize>(
+    gradient: &mut SMatrix<T, D, D>,
     outer_sum: &SMatrix<T, D, D>,
-) -> bool {
-    let slack = T::ONE + T::from_count(8 * D) * T::UNIT_ROUNDOFF;
-    let bound = slack * slack;
-    let outer_squares = dot(outer_sum.as_slice(), outer_sum.as_slice());
-    let safe_below = T::MIN_POSITIVE / (T::EPSILON * T::EPSILON);
-    if outer_squares.is_finite_value() && outer_squares >= safe_below {
-        return dot(gradient.as_slice(), gradient.as_slice()) <= outer_squares * bound;
+) -> Result<(), Error> {
+    let unit = T::UNIT_ROUNDOFF.to_f64();
+    let slack = 1.0 + 8.0 * D as f64 * unit;
+    let outer_squares = squares_in_f64(outer_sum);
+    // Below ‖A‖_F = MIN_POSITIVE/ε (of T) the products g·ε have lost bits to underflow and G is
+    // rounded to the subnormal grid, which no scaling moves; an f64 A's squares are also out of
+    // f64's safe range past either end. Both go to the check up to underflow.
+    let products_lost_bits = (T::MIN_POSITIVE / T::EPSILON).to_f64();
+    let safe_below = f64::max(
+        products_lost_bits * products_lost_bits,
+        f64::MIN_POSITIVE / (f64::EPSILON * f64::EPSILON),
+    );
+    if !(outer_squares.is_finite() && outer_squares >= safe_below) {
+        if obeys_scaled_norm_bound(gradient, outer_sum, T::from_f64_rounded(slack)) {
+            return Ok(());
+        }
+        return Err(Error::IllConditioned);
     }
-    obeys_scaled_norm_bound(gradient, outer_sum, slack)
+    let gradient_squares = squares_in_f64(gradient);
+    let radius_squares = outer_squares * (slack * slack) * (1.0 - 4.0 * D as f64 * unit);
+    if gradient_squares <= radius_squares {
+        return Ok(());
+    }
+    if gradient_squares > radius_squares * (slack * slack) {
+        return Err(Error::IllConditioned);
+    }
+    let shrink = libm::sqrt(radius_squares / gradient_squares) * (1.0 - 2.0 * unit);
+    *gradient *= T::from_f64_rounded(shrink);
+    Ok(())
 }
 
-/// [`obeys_norm_bound`] for an A whose plain sum of squares over- or underflows. Cold and out of
-/// line: the common path stays a few multiply-adds (see [`obeys_norm_bound`]).
+/// Σ xᵢ² over a matrix's entries in `f64`, with four partial sums over the fixed-size columns
+/// (unrolled, and the additions do not wait on each other).
+#[inline(always)]
+fn squares_in_f64<T: Real, const D: usize>(matrix: &SMatrix<T, D, D>) -> f64 {
+    let mut partial = [0.0f64; 4];
+    for column in &matrix.data.0 {
+        let (blocks, rest) = column.as_chunks::<4>();
+        for block in blocks {
+            for (sum, &x) in partial.iter_mut().zip(block) {
+                *sum += x.to_f64() * x.to_f64();
+            }
+        }
+        for (sum, &x) in partial.iter_mut().zip(rest) {
+            *sum += x.to_f64() * x.to_f64();
+        }
+    }
+    let [s0, s1, s2, s3] = partial;
+    (s0 + s2) + (s1 + s3)
+}
+
+/// Whether ‖G‖_F ≤ ‖A‖_F·`slack`, up to underflow, for an A near underflow or an `f64` A whose
+/// sum of squares overflows. Cold and out of line: the common path stays a few multiply-adds (see
+/// [`enforce_norm_bound`]).
 ///
 /// Where A is this small its products g·ε have been rounded to the subnormal grid, and so are
 /// the gradient's entries: each can be off by up to the smallest subnormal η, which no relative

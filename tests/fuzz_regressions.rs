@@ -306,3 +306,31 @@ fn a_lone_sample_whose_products_are_subnormal_is_bounded_up_to_underflow() {
     assert!(outer_sum.iter().all(|x| x.abs() < f32::MIN_POSITIVE), "A is subnormal");
     assert!(within_the_bound_up_to_underflow(&grads.scale_tril, &outer_sum));
 }
+
+/// vjp fuzzer: an f32 factor at D = 3 and a lone sample with A dominated by A₁₁ = 4, where the
+/// finish's rounding took ‖G‖_F to 1 + 24·u = 1 + 8·D·u times ‖A‖_F and a hair past it, which a
+/// check summing in f32 rounded to "inside". The bound is now decided in f64 and a result past
+/// it by rounding is projected onto it.
+#[test]
+fn a_gradient_at_the_edge_of_the_norm_bound_is_brought_inside_it() {
+    use omt_mvn::nalgebra::Vector3;
+    let scale_tril = Matrix3::<f32>::new(
+        0.002_608_776,
+        0.0,
+        0.0,
+        -2.435_513_4e-25,
+        0.000_610_59,
+        0.0,
+        11.042_969,
+        11.292_969,
+        3.951_660_2,
+    );
+    let mvn = OmtMvn::new(Vector3::zeros(), scale_tril).unwrap();
+    let sample = mvn.reparameterize(Vector3::new(2.0, 4.693_135_3e-10, 0.0));
+    let grad_value = Vector3::new(2.0, 1.401_298_5e-45, 0.0);
+    let grads = mvn.vjp(&[sample], &[grad_value]).unwrap();
+    let outer_sum = grad_value * sample.noise.transpose();
+    let norm = |m: &Matrix3<f32>| m.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+    let slack = 1.0 + 8.0 * 3.0 * f64::from(f32::EPSILON) / 2.0;
+    assert!(norm(&grads.scale_tril) <= norm(&outer_sum) * slack);
+}
