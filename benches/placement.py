@@ -3,12 +3,12 @@
 
 On this machine kind (AMD Zen 5) a short hot loop runs about 1.5x slower when more than 12 of
 its operations lie between its start and the end of the 64-byte window the start is in
-(README, "Code placement"; benches/loop_placement.c: the one-sample pass loop, 16 operations,
+(docs/PERFORMANCE.md, "Code placement"; benches/loop_placement.c: the one-sample pass loop, 16 operations,
 is slow from start offsets 1, 3 and 5 and fast from the nine others tried, among them 61 and 63,
 where the next window holds 14 of its operations: only the window the loop is entered in
 counts). The pass loops the crate now compiles to (two columns, one sample per iteration:
 31-32 operations at D = 8, like the earlier two-sample loop's 30) were as fast with every loop
-forced to offset 32 or 64 (README), so this script flags a start as slow only for loops of up to 24
+forced to offset 32 or 64 (docs/PERFORMANCE.md), so this script flags a start as slow only for loops of up to 24
 operations. LLVM aligns loops to 16 bytes, so every build draws each loop's start offset anew.
 Which loops are hot depends on D (their steps say which: see `loops`); callgrind tells for sure.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Summarize the last `cargo bench --bench omt` run as the README's tables (median times and ratios
+"""Summarize the last `cargo bench --bench omt` run as the tables of docs/PERFORMANCE.md (median times and ratios
 measured in the same run). Usage: python3 benches/summary.py [target/criterion]"""
 import json, pathlib, sys
 

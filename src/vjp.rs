@@ -358,7 +358,7 @@ const BATCH_CHUNK: usize = 64;
 /// broadcast ε, the rest for g and loc's sums). One sample per iteration keeps that within the
 /// 16 SSE registers: with two samples per iteration the compiler interleaved them and spilled,
 /// and with one column per pass the loop was short enough to run about 1.5× slower from some
-/// start addresses (README, "Code placement"). Measured at D = 8 in alternating runs against
+/// start addresses (docs/PERFORMANCE.md, "Code placement"). Measured at D = 8 in alternating runs against
 /// one column and two samples per iteration: `vjp` at n = 4096 23.1–24.8 against 25.0–26.8 µs,
 /// at n = 128 about 35 ns faster; D = 16 unchanged within noise.
 ///

@@ -1,4 +1,4 @@
-//! Inputs the fuzzers found, kept as named regression tests (see fuzz/README in the main README).
+//! Inputs the fuzzers found, kept as named regression tests (see docs/FUZZING.md).
 
 use omt_mvn::OmtMvn;
 use omt_mvn::linalg::Svd;

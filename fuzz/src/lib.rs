@@ -313,7 +313,7 @@ fn assert_norm_bound<T: Real, const D: usize>(
     let largest = outer_sum.iter().fold(smallest_subnormal, |m, x| m.max(x.to_f64().abs()));
     let exponent = largest.log2().floor() as i32;
     let scaled = |x: &T| scaled_f64(x.to_f64(), exponent);
-    let norm = |m: &SMatrix<T, D, D>| m.iter().map(|x| scaled(x).powi(2)).sum::<f64>().sqrt();
+    let norm = |m: &SMatrix<T, D, D>| compensated_sum(m.iter().map(|x| scaled(x).powi(2))).sqrt();
     let (gradient_norm, outer_norm) = (norm(gradient), norm(&outer_sum));
     let slack = 1.0 + 8.0 * D as f64 * T::UNIT_ROUNDOFF.to_f64();
     // Up to underflow, as the crate states and checks it: where A's products are subnormal every
@@ -326,6 +326,19 @@ fn assert_norm_bound<T: Real, const D: usize>(
         "‖G‖_F / ‖A‖_F = {:e} breaks the norm bound",
         gradient_norm / outer_norm
     );
+}
+
+/// Σ of positive terms by Kahan's compensated summation (within 2·u): a plain f64 sum could
+/// misjudge an f64 gradient that the crate has put within a few u of the bound.
+fn compensated_sum(terms: impl Iterator<Item = f64>) -> f64 {
+    let (mut sum, mut compensation) = (0.0f64, 0.0f64);
+    for x in terms {
+        let term = x - compensation;
+        let next = sum + term;
+        compensation = (next - sum) - term;
+        sum = next;
+    }
+    sum
 }
 
 /// x·2⁻ᵏ as two factors, each a normal number for every binade a float can have.

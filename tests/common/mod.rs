@@ -146,9 +146,17 @@ macro_rules! with_dim {
     };
 }
 
-/// ‖M‖_F in f64 (exact enough for f32 and f64 results alike).
+/// ‖M‖_F in f64, the squares summed by Kahan's compensated summation (within 2·u), so that an
+/// f64 result the crate has put within a few u of the norm bound is judged right.
 pub fn frobenius<T: Real, const D: usize>(matrix: &SMatrix<T, D, D>) -> f64 {
-    matrix.iter().map(|x| x.to_f64().powi(2)).sum::<f64>().sqrt()
+    let (mut sum, mut compensation) = (0.0f64, 0.0f64);
+    for x in matrix.iter() {
+        let term = x.to_f64().powi(2) - compensation;
+        let next = sum + term;
+        compensation = (next - sum) - term;
+        sum = next;
+    }
+    sum.sqrt()
 }
 
 /// A = Σⱼ gⱼ·εⱼᵀ, accumulated in f64 from the batch as the crate received it.
