@@ -152,43 +152,49 @@ fn within_kappa_u_limit<T: Real, const D: usize>(singular_values: &SVector<T, D>
 /// L = U·S·Wᵀ, G = tril(U·Y·Wᵀ) and ‖Y‖_F ≤ ‖Wᵀ·Aᵀ·U‖_F = ‖A‖_F), with room for the rounding
 /// of the finish's four products.
 ///
-/// # How
-/// The plain sums of squares (2·D² multiply-adds in T) accept G where it is inside the bound even
-/// after their own worst-case rounding, (D²/4 + 4)·u relative: that is every G not within a
-/// few hundred u of the edge. Where G is close to A in norm (A dominated by entries the lower
-/// triangle keeps), the finish's rounding can take ‖G‖_F to the edge itself (the fuzzer found
-/// 8·D·u at D = 3 in f32), and [`settle_norm_bound`] decides with compensated sums. An A near
-/// underflow, or one whose squares overflow, goes to [`obeys_scaled_norm_bound`]. All in T, so
-/// that an `f32` build on a Cortex-M needs no software `f64`.
+/// The plain sums of squares (2·D² multiply-adds in T) accept G wherever it is inside the bound
+/// even after their own worst-case rounding, (D²/4 + 4)·u relative, and ‖A‖_F² is in the range
+/// where neither A's products nor the squares have lost bits to underflow or overflowed: that is
+/// every G not within a few hundred u of the edge, for every ordinary batch. Everything else,
+/// rare, goes to [`settle_norm_bound`]. All in T, so that an `f32` build on a Cortex-M needs no
+/// software `f64`.
 fn enforce_norm_bound<T: Real, const D: usize>(
     gradient: &mut SMatrix<T, D, D>,
     outer_sum: &SMatrix<T, D, D>,
 ) -> Result<(), Error> {
     let slack = T::ONE + T::from_count(8 * D) * T::UNIT_ROUNDOFF;
     let outer_squares = dot(outer_sum.as_slice(), outer_sum.as_slice());
-    // Above this ‖A‖_F² neither A's products nor the squares have lost bits to underflow.
-    let safe_below = T::MIN_POSITIVE / (T::EPSILON * T::EPSILON);
-    if !(outer_squares.is_finite_value() && outer_squares >= safe_below) {
-        if obeys_scaled_norm_bound(gradient, outer_sum, slack) {
-            return Ok(());
-        }
-        return Err(Error::IllConditioned);
-    }
     let gradient_squares = dot(gradient.as_slice(), gradient.as_slice());
+    let safe_below = T::MIN_POSITIVE / (T::EPSILON * T::EPSILON);
     let worst = T::from_count(D * D / 4 + 4) * T::UNIT_ROUNDOFF;
-    if gradient_squares * (T::ONE + worst) <= outer_squares * (T::ONE - worst) * (slack * slack) {
+    let in_range = outer_squares.is_finite_value() && outer_squares >= safe_below;
+    let inside =
+        gradient_squares * (T::ONE + worst) <= outer_squares * (T::ONE - worst) * (slack * slack);
+    if in_range && inside {
         return Ok(());
     }
     settle_norm_bound(gradient, outer_sum, slack)
 }
 
-/// [`enforce_norm_bound`] for a G near the edge of the bound, decided on compensated sums of
-/// squares (within 3·u each), with a margin of 8·u for them. A G within
-/// R = ‖A‖_F·(1 + 8·D·u)·(1 − 4·u) is returned as it is, one past R by no more than rounding (a
-/// factor 1 + 8·D·u) is scaled onto R, one past that is [`Error::IllConditioned`]. The scaling
-/// is a projection onto a ball that contains the exact gradient (R ≥ ‖A‖_F for D ≥ 2; at D = 1
-/// G = A and the plain sums accept it), so it never moves G away from it: no accuracy is lost.
-/// Cold and out of line: reached only where G is within a few hundred u of the bound.
+/// [`enforce_norm_bound`] for a G near the edge of the bound, or an A near either end of the
+/// float range: both norms from compensated sums (Kahan; within 2·u, whatever D) of the entries
+/// times 2⁻ᵏ, 2ᵏ the binade of A's largest entry (of the smallest subnormal η for a zero A), so
+/// that nothing over- or underflows.
+///
+/// # Decision
+/// With a margin of 3·u for those norms: G within R = ‖A‖_F·(1 + 8·D·u) + D²·η is returned as
+/// it is; G past R by no more than rounding (a factor 1 + 8·D·u) is scaled onto R; G past that
+/// is [`Error::IllConditioned`]. The scaling is a projection onto a ball that contains the
+/// exact gradient (R ≥ ‖A‖_F with the margins, for D ≥ 2; at D = 1, G = A and is returned as it
+/// is), so it never moves G away from it: no accuracy is lost. The fuzzer found G at 8·D·u past
+/// ‖A‖_F and a hair more, where A is dominated by one entry the lower triangle keeps.
+///
+/// # Underflow
+/// D²·η covers what no relative bound can: where A's products g·ε have been rounded to the
+/// subnormal grid, so have G's entries, each by up to η (a lone sample whose products all
+/// underflow has A = 0, while the rank-one finish, working from g and ε, returns ±η).
+///
+/// Cold and out of line: its frame stays off the common path's stack.
 #[cold]
 #[inline(never)]
 fn settle_norm_bound<T: Real, const D: usize>(
@@ -197,85 +203,44 @@ fn settle_norm_bound<T: Real, const D: usize>(
     slack: T,
 ) -> Result<(), Error> {
     let unit = T::UNIT_ROUNDOFF;
-    let gradient_squares = compensated_squares(gradient.as_slice());
-    let radius_squares = compensated_squares(outer_sum.as_slice())
-        * (slack * slack)
-        * (T::ONE - T::from_count(8) * unit);
-    if gradient_squares <= radius_squares {
-        return Ok(());
-    }
-    if gradient_squares > radius_squares * (slack * slack) {
-        return Err(Error::IllConditioned);
-    }
-    let shrink =
-        (radius_squares / gradient_squares).libm_sqrt() * (T::ONE - T::from_count(4) * unit);
-    *gradient *= shrink;
-    Ok(())
-}
-
-/// Σ xᵢ² by Kahan's compensated summation: within 2·u of the exact sum of the rounded squares
-/// (all terms are positive), so within 3·u of Σ xᵢ², whatever the number of entries.
-fn compensated_squares<T: Real>(entries: &[T]) -> T {
-    let (mut sum, mut compensation) = (T::ZERO, T::ZERO);
-    for &x in entries {
-        let term = x * x - compensation;
-        let next = sum + term;
-        compensation = (next - sum) - term;
-        sum = next;
-    }
-    sum
-}
-
-/// Whether ‖G‖_F ≤ ‖A‖_F·`slack`, up to underflow, for an A near underflow or one whose sum of
-/// squares overflows. Cold and out of line: the common path stays a few multiply-adds (see
-/// [`enforce_norm_bound`]).
-///
-/// Where A is this small its products g·ε have been rounded to the subnormal grid, and so are
-/// the gradient's entries: each can be off by up to the smallest subnormal η, which no relative
-/// bound covers (a lone sample whose products all underflow has A = 0, while the rank-one finish,
-/// working from g and ε, returns entries of ±η). So the bound here is the one every
-/// floating-point result obeys, up to underflow: ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u) + D²·η.
-#[cold]
-#[inline(never)]
-fn obeys_scaled_norm_bound<T: Real, const D: usize>(
-    gradient: &SMatrix<T, D, D>,
-    outer_sum: &SMatrix<T, D, D>,
-    slack: T,
-) -> bool {
     let smallest_subnormal = T::MIN_POSITIVE * T::EPSILON;
-    // A zero A has no binade of its own: then scale to the subnormals', where G's rounding lives.
     let exponent = if outer_sum.iter().all(|&entry| entry == T::ZERO) {
         smallest_subnormal.binary_exponent()
     } else {
         largest_exponent(outer_sum)
     };
-    let gradient_norm = sum_of_scaled_squares(gradient.as_slice(), exponent).libm_sqrt();
-    let outer_norm = sum_of_scaled_squares(outer_sum.as_slice(), exponent).libm_sqrt();
-    let underflow = sum_of_scaled_squares(&[smallest_subnormal], exponent).libm_sqrt();
-    gradient_norm <= outer_norm * slack + T::from_count(D * D) * underflow
+    let gradient_norm = compensated_scaled_squares(gradient.as_slice(), exponent).libm_sqrt();
+    let outer_norm = compensated_scaled_squares(outer_sum.as_slice(), exponent).libm_sqrt();
+    let underflow = compensated_scaled_squares(&[smallest_subnormal], exponent).libm_sqrt();
+    let margin = T::from_count(3) * unit;
+    let radius = outer_norm * (T::ONE - margin) * slack + T::from_count(D * D) * underflow;
+    if gradient_norm * (T::ONE + margin) <= radius {
+        return Ok(());
+    }
+    if gradient_norm > radius * slack {
+        return Err(Error::IllConditioned);
+    }
+    *gradient *= radius / gradient_norm * (T::ONE - T::from_count(4) * unit);
+    Ok(())
 }
 
-/// Σ (xᵢ·2⁻ᵏ)², with 2⁻ᵏ applied as two factors 2⁻⌊ᵏ/²⌋ and 2^(⌊k/2⌋ − k), both normal
-/// numbers for every binade a finite entry can have, so that each scaling is exact (or
-/// negligible: an entry pushed below the normal range is 2⁻¹⁰²² of the largest). Four partial
-/// sums, so that the additions do not wait on each other.
-fn sum_of_scaled_squares<T: Real>(entries: &[T], exponent: i32) -> T {
+/// Σ (xᵢ·2⁻ᵏ)² by Kahan's compensated summation: within 2·u of the exact sum of the rounded
+/// squares (all terms are positive), so within 3·u of Σ (xᵢ·2⁻ᵏ)², whatever the number of
+/// entries. 2⁻ᵏ is applied as two factors 2⁻⌊ᵏ/²⌋ and 2^(⌊k/2⌋ − k), both normal numbers for
+/// every binade a finite entry can have, so each scaling is exact (or negligible: an entry pushed
+/// below the normal range is 2⁻¹⁰²² of the largest).
+fn compensated_scaled_squares<T: Real>(entries: &[T], exponent: i32) -> T {
     let first = T::ONE.scale_by_power_of_two(-(exponent / 2));
     let second = T::ONE.scale_by_power_of_two(exponent / 2 - exponent);
-    let mut partial = [T::ZERO; 4];
-    let (blocks, rest) = entries.as_chunks::<4>();
-    for block in blocks {
-        for (sum, &x) in partial.iter_mut().zip(block) {
-            let scaled = x * first * second;
-            *sum += scaled * scaled;
-        }
-    }
-    for (sum, &x) in partial.iter_mut().zip(rest) {
+    let (mut sum, mut compensation) = (T::ZERO, T::ZERO);
+    for &x in entries {
         let scaled = x * first * second;
-        *sum += scaled * scaled;
+        let term = scaled * scaled - compensation;
+        let next = sum + term;
+        compensation = (next - sum) - term;
+        sum = next;
     }
-    let [s0, s1, s2, s3] = partial;
-    (s0 + s2) + (s1 + s3)
+    sum
 }
 
 /// B = Wᵀ·Aᵀ·U = (Wᵀ·ε)·(Uᵀ·g)ᵀ for A = g·εᵀ: two matrix-vector products and an outer product

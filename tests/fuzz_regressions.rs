@@ -248,18 +248,28 @@ fn assert_u_orthogonal<const D: usize>(columns: &[[f64; D]; D]) {
 }
 
 /// ‖G‖_F ≤ ‖A‖_F·(1 + 8·D·u) + D²·η with η the smallest subnormal: the norm bound up to underflow,
-/// as `vjp` states it, in f64, with every entry times 2⁶⁰⁰ (exact) so that subnormal squares do
-/// not vanish (for the tiny gradients of these tests only).
+/// as `vjp` states it, in f64 with every entry times 2⁻ᵏ (2ᵏ the binade of A's largest entry, or
+/// of η for a zero A; exact) and the squares summed by Kahan's compensated summation.
 fn within_the_bound_up_to_underflow<T: omt_mvn::Real, const D: usize>(
     gradient: &SMatrix<T, D, D>,
     outer_sum: &SMatrix<T, D, D>,
 ) -> bool {
+    let smallest_subnormal = (T::MIN_POSITIVE * T::EPSILON).to_f64();
+    let largest = outer_sum.iter().fold(smallest_subnormal, |m, x| m.max(x.to_f64().abs()));
+    let exponent = largest.log2().floor() as i32;
+    let scaled = |x: f64| x * 2f64.powi(-(exponent / 2)) * 2f64.powi(exponent / 2 - exponent);
     let norm = |m: &SMatrix<T, D, D>| {
-        m.iter().map(|x| (x.to_f64() * 2f64.powi(600)).powi(2)).sum::<f64>().sqrt()
+        let (mut sum, mut compensation) = (0.0f64, 0.0f64);
+        for x in m.iter() {
+            let term = scaled(x.to_f64()).powi(2) - compensation;
+            let next = sum + term;
+            compensation = (next - sum) - term;
+            sum = next;
+        }
+        sum.sqrt()
     };
-    let smallest_subnormal = (T::MIN_POSITIVE * T::EPSILON).to_f64() * 2f64.powi(600);
     let slack = 1.0 + 8.0 * D as f64 * T::UNIT_ROUNDOFF.to_f64();
-    norm(gradient) <= norm(outer_sum) * slack + (D * D) as f64 * smallest_subnormal
+    norm(gradient) <= norm(outer_sum) * slack + (D * D) as f64 * scaled(smallest_subnormal)
 }
 
 /// A lone sample at D = 5 with noise `tiny_noise`·(1 … 5) and gradient `tiny_grad`·(2 … −2),
@@ -333,4 +343,22 @@ fn a_gradient_at_the_edge_of_the_norm_bound_is_brought_inside_it() {
     let norm = |m: &Matrix3<f32>| m.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
     let slack = 1.0 + 8.0 * 3.0 * f64::from(f32::EPSILON) / 2.0;
     assert!(norm(&grads.scale_tril) <= norm(&outer_sum) * slack);
+}
+
+/// vjp fuzzer: an f32 factor at D = 3 and a lone sample with ‖A‖_F ≈ 1.1·10⁻¹⁴, below the range
+/// of the plain sums of squares, where the check up to underflow summed in f32 without a margin
+/// and let ‖G‖_F/‖A‖_F = 1 + 24.3·u through (bound: 1 + 24·u). The values as bit patterns.
+#[test]
+fn a_tiny_batch_at_the_edge_of_the_norm_bound_is_brought_inside_it() {
+    use omt_mvn::nalgebra::Vector3;
+    let bits = |b: [u32; 3]| Vector3::from(b.map(f32::from_bits));
+    let columns =
+        [[1041766400, 1105219584, 3175927808], [0, 1086840832, 3234850816], [0, 0, 1115553280]];
+    let scale_tril = Matrix3::from_columns(&columns.map(bits));
+    let mvn = OmtMvn::new(Vector3::zeros(), scale_tril).unwrap();
+    let sample = mvn.reparameterize(bits([3184027648, 708837381, 2752512]));
+    let grad_value = bits([704643200, 0, 0]);
+    let grads = mvn.vjp(&[sample], &[grad_value]).unwrap();
+    let outer_sum = grad_value * sample.noise.transpose();
+    assert!(within_the_bound_up_to_underflow(&grads.scale_tril, &outer_sum));
 }
