@@ -2,7 +2,8 @@
 //! finish can resolve: graded diagonals from 1 down to 10⁻²⁴ and variables in units up to 10¹²
 //! apart, at D = 2 … 64, in f32 and f64. Every result is a bounded gradient or
 //! `Error::IllConditioned`, and the refusal comes exactly where the SVD's κ estimate passes
-//! `KAPPA_U_LIMIT`.
+//! `KAPPA_U_LIMIT`. Also the issue's 2×2 f32 factor, and batches near both ends of the float
+//! range (the check's scaled path).
 
 mod common;
 
@@ -122,4 +123,59 @@ fn graded_and_row_scaled_factors_give_bounded_gradients_or_ill_conditioned_in_f3
         .unwrap()
         .join()
         .unwrap();
+}
+
+#[test]
+fn the_issues_two_by_two_f32_factor_is_refused_rather_than_returned_784_times_too_large() {
+    use omt_mvn::Error;
+    use omt_mvn::nalgebra::{Matrix2, Vector2};
+    // Before the κ·u limit this returned Ok with ‖G‖_F / ‖A‖_F = 784 (κ(L) ≈ 10⁹ in f32).
+    let scale_tril = Matrix2::<f32>::new(1.0, 0.0, 1000.0, 1e-6);
+    let mvn = OmtMvn::new(Vector2::zeros(), scale_tril).unwrap();
+    let sample = mvn.reparameterize(Vector2::new(0.3, -1.1));
+    let grad_value = Vector2::new(1.0, 0.5);
+    assert_eq!(mvn.vjp(&[sample], &[grad_value]), Err(Error::IllConditioned));
+    let mut accumulator = mvn.vjp_accumulator();
+    accumulator.push(&sample, &grad_value);
+    assert_eq!(accumulator.finish(), Err(Error::IllConditioned));
+    // The same factor in f64 (κ·u ≈ 10⁻⁷) gets its gradient, within the bound.
+    let mvn = OmtMvn::new(Vector2::zeros(), scale_tril.cast::<f64>()).unwrap();
+    let sample = mvn.reparameterize(Vector2::new(0.3, -1.1));
+    let grad_value = grad_value.cast::<f64>();
+    let result = mvn.vjp(&[sample], &[grad_value]);
+    assert!(assert_bounded_or_ill_conditioned("2×2 f64", &result, &[sample], &[grad_value]));
+}
+
+/// ‖G‖_F/‖A‖_F with both matrices scaled by 2⁻ᵏ first (2ᵏ the binade of A's largest entry), so
+/// that the ratio is meaningful where the plain sums of squares would over- or underflow.
+fn scaled_norm_ratio<const D: usize>(
+    gradient: &SMatrix<f64, D, D>,
+    outer_sum: &SMatrix<f64, D, D>,
+) -> f64 {
+    let exponent = outer_sum.amax().log2().floor() as i32;
+    let scale = |m: &SMatrix<f64, D, D>| {
+        m.map(|x| x * 2f64.powi(-exponent / 2) * 2f64.powi(exponent / 2 - exponent))
+    };
+    scale(gradient).norm_squared().sqrt() / scale(outer_sum).norm_squared().sqrt()
+}
+
+#[test]
+fn the_norm_check_holds_for_batches_near_both_ends_of_the_float_range() {
+    // A ≈ 10³⁰⁰, whose ‖A‖_F² overflows, and A ≈ 10⁻¹⁵⁰, whose ‖A‖_F² ≈ 10⁻³⁰⁰ is below the plain
+    // sums' range: both take the check's scaled path and must get a bounded gradient.
+    let mut rng = Pcg64Mcg::seed_from_u64(43);
+    let scale_tril = factors::random::<3>(&mut rng);
+    let mvn = OmtMvn::new(SVector::zeros(), scale_tril).unwrap();
+    for (noise_scale, grad_scale) in [(1.0, 1e300), (1e-150, 1.0)] {
+        let (samples, grad_values) = batch::<f64, 3>(&mvn, 5, &mut rng);
+        let samples: Vec<_> =
+            samples.iter().map(|s| mvn.reparameterize(s.noise * noise_scale)).collect();
+        let grad_values: Vec<_> = grad_values.iter().map(|g| g * grad_scale).collect();
+        let result = mvn.vjp(&samples, &grad_values).unwrap();
+        let outer_sum: SMatrix<f64, 3, 3> =
+            samples.iter().zip(&grad_values).map(|(s, g)| g * s.noise.transpose()).sum();
+        assert!(result.scale_tril.iter().all(|x| x.is_finite()));
+        let ratio = scaled_norm_ratio(&result.scale_tril, &outer_sum);
+        assert!(ratio <= 1.0 + 24.0 * f64::UNIT_ROUNDOFF, "ratio {ratio}");
+    }
 }
