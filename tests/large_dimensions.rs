@@ -10,7 +10,7 @@
 mod common;
 
 use common::factors::{self, uniform};
-use common::{assert_bounded_or_ill_conditioned, outer_sum_f64};
+use common::{assert_bounded_or_ill_conditioned, outer_sum_as_accumulated};
 use omt_mvn::nalgebra::{SMatrix, SVector};
 use omt_mvn::normal::standard_normal;
 use omt_mvn::omt::KAPPA_U_LIMIT;
@@ -112,7 +112,7 @@ fn check<const D: usize>(label: &str, factor: &SMatrix<f64, D, D>, rng: &mut Pcg
     let mvn = OmtMvn::new(SVector::zeros(), *factor).unwrap();
     let (samples, grads_in) = batch::<f64, D>(&mvn, &noise, &grad_values);
     let (expected, kappa) =
-        reference(textbook_jacobi_svd(factor), &outer_sum_f64(&samples, &grads_in));
+        reference(textbook_jacobi_svd(factor), &outer_sum_as_accumulated(&samples, &grads_in));
     let result = mvn.vjp(&samples, &grads_in);
     let returned = assert_bounded_or_ill_conditioned(label, &result, &samples, &grads_in);
     assert!(returned, "{label} f64 refused, κ = {kappa:e}");

@@ -159,18 +159,6 @@ pub fn frobenius<T: Real, const D: usize>(matrix: &SMatrix<T, D, D>) -> f64 {
     sum.sqrt()
 }
 
-/// A = Σⱼ gⱼ·εⱼᵀ, accumulated in f64 from the batch as the crate received it.
-pub fn outer_sum_f64<T: Real, const D: usize>(
-    samples: &[Sample<T, D>],
-    grad_values: &[SVector<T, D>],
-) -> SMatrix<f64, D, D> {
-    let mut sum = SMatrix::<f64, D, D>::zeros();
-    for (sample, grad) in samples.iter().zip(grad_values) {
-        sum += grad.map(|x| x.to_f64()) * sample.noise.map(|x| x.to_f64()).transpose();
-    }
-    sum
-}
-
 /// A = Σⱼ gⱼ·εⱼᵀ as the crate accumulates it: in T, in sample order (to the same bits). The norm
 /// bound is a property of the finish, so it is checked against the statistic the finish got:
 /// under cancellation any other evaluation of A can differ from it by far more than 8·D·u.
