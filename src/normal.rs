@@ -9,9 +9,10 @@
 //! a pure function of the generator's bits: the same seed gives the same `f64`s on x86_64,
 //! Cortex-M4F and Cortex-M0. Samples are drawn in `f64` and rounded once to the target type.
 //!
-//! Why not `rand_distr`: it computes in the platform's `exp`/`ln` when its `std` feature is on
-//! (anywhere in the build), which breaks bit-exactness, and its 0.6 line does not yet build on
-//! `rand_core` 0.10.
+//! Why not `rand_distr` (whose 0.6 line is built on rand 0.10 and `rand_core` 0.10, as this crate
+//! is): its `exp`/`ln` switch to the platform's math library as soon as `num-traits/std` is on
+//! anywhere in a build, which breaks bit-exactness across targets; this sampler calls `libm`
+//! whatever else the build enables.
 
 mod tables;
 
