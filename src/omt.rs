@@ -217,9 +217,9 @@ fn settle_norm_bound<T: Real, const D: usize>(
     if gradient_norm * (T::ONE + margin) <= radius {
         return Ok(());
     }
-    // Written so that a NaN norm refuses too: Kahan's compensation turns an overflowed square
-    // (a huge G against a tiny A) into NaN.
-    if !(gradient_norm <= radius * slack) {
+    // A NaN norm refuses too: Kahan's compensation turns an overflowed square (a huge G against
+    // a tiny A) into NaN, which no comparison would catch.
+    if !gradient_norm.is_finite_value() || gradient_norm > radius * slack {
         return Err(Error::IllConditioned);
     }
     *gradient *= radius / gradient_norm * (T::ONE - T::from_count(4) * unit);
