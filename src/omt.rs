@@ -39,8 +39,11 @@
 //! power-of-two c and nothing over- or underflows for entries anywhere in the float range.
 
 use crate::linalg::product::{Structure, product_into};
-use crate::linalg::svd::{MAX_SWEEPS, decompose_scaled_in_place, largest_exponent};
-use crate::linalg::{CacheAligned, all_finite, dot, first_non_finite, scale_entries};
+use crate::linalg::svd::{MAX_SWEEPS, decompose_scaled_in_place};
+use crate::linalg::{
+    CacheAligned, all_finite, divide_column, dot, first_non_finite, largest_exponent,
+    scale_to_unit_binade, smallest_accurate_product,
+};
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
 
@@ -65,20 +68,19 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
         return Err(Error::NonFiniteScaleTril { row, col });
     }
     // Five D×D buffers in all, reused as they fall out of use: this is what keeps vjp::<f32, 8>
-    // within 4 KiB of stack on a Cortex-M.
-    let exponent = largest_exponent(scale_tril);
-    // The sweeps' working copy, on a cache line (see `CacheAligned`), and the scaled Lᵀ
-    // (upper-triangular), whose buffer later takes the gradient.
+    // within 4 KiB of stack on a Cortex-M. The sweeps' working copy is on a cache line (see
+    // `CacheAligned`). The gradient's buffer first holds the scaled Lᵀ (upper-triangular).
     let mut aligned = CacheAligned(*scale_tril);
-    scale_entries(&mut aligned.0, -exponent);
-    let mut transpose_then_gradient = aligned.0.transpose();
+    scale_to_unit_binade(&mut aligned.0);
+    let mut gradient = aligned.0.transpose();
+    let scaled_transpose = &gradient;
     let (singular_values, _) = decompose_scaled_in_place(&mut aligned, None, MAX_SWEEPS)?;
     let u = &aligned.0;
     if !within_kappa_u_limit(&singular_values) {
         return Err(Error::IllConditioned);
     }
     let mut right = SMatrix::<T, D, D>::zeros();
-    right_singular_vectors(&transpose_then_gradient, u, &singular_values, &mut right);
+    right_singular_vectors(scaled_transpose, u, &singular_values, &mut right);
     let mut product = SMatrix::<T, D, D>::zeros();
     let mut y = SMatrix::<T, D, D>::zeros();
     // B = Wᵀ·Aᵀ·U, weighted into Y in place.
@@ -93,12 +95,12 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     weight_in_place(&mut y, &singular_values);
     product_into(u, &y, &mut product, Structure::Dense); // U·Y
     right.transpose_mut(); // Wᵀ
-    product_into(&product, &right, &mut transpose_then_gradient, Structure::LowerResult);
-    if !all_finite(transpose_then_gradient.as_slice()) {
+    product_into(&product, &right, &mut gradient, Structure::LowerResult);
+    if !all_finite(gradient.as_slice()) {
         return Err(Error::Overflow);
     }
-    enforce_norm_bound(&mut transpose_then_gradient, outer_sum)?;
-    Ok(transpose_then_gradient)
+    enforce_norm_bound(&mut gradient, outer_sum)?;
+    Ok(gradient)
 }
 
 /// The largest κ(L)·u for which the OMT finish returns a gradient, with u the unit roundoff
@@ -165,7 +167,7 @@ fn enforce_norm_bound<T: Real, const D: usize>(
     let slack = T::ONE + T::from_count(8 * D) * T::UNIT_ROUNDOFF;
     let outer_squares = dot(outer_sum.as_slice(), outer_sum.as_slice());
     let gradient_squares = dot(gradient.as_slice(), gradient.as_slice());
-    let safe_below = T::MIN_POSITIVE / (T::EPSILON * T::EPSILON);
+    let safe_below = smallest_accurate_product::<T>();
     let worst = T::from_count(D * D / 4 + 4) * T::UNIT_ROUNDOFF;
     let in_range = outer_squares.is_finite_value() && outer_squares >= safe_below;
     let inside =
@@ -300,9 +302,8 @@ fn weight_in_place<T: Real, const D: usize>(
 }
 
 /// W = Lᵀ·U·S⁻¹ (from L = U·S·Wᵀ), from `upper` = Lᵀ: the product skips Lᵀ's zeros (D³/2
-/// multiply-adds), then column j is divided by sⱼ. For D > 1 that is one division and D
-/// multiplications per column; for D = 1 a true division keeps W = ±1 exact, so that the
-/// estimator reduces to the reparam one bit for bit.
+/// multiply-adds), then column j is divided by sⱼ ([`divide_column`]: exact at D = 1, so that
+/// W = ±1 and the estimator reduces to the reparam one bit for bit).
 fn right_singular_vectors<T: Real, const D: usize>(
     upper: &SMatrix<T, D, D>,
     u: &SMatrix<T, D, D>,
@@ -311,11 +312,6 @@ fn right_singular_vectors<T: Real, const D: usize>(
 ) {
     product_into(upper, u, right, Structure::UpperLeft);
     for (column, &s) in right.data.0.iter_mut().zip(singular_values.iter()) {
-        if D == 1 {
-            column.iter_mut().for_each(|entry| *entry /= s);
-        } else {
-            let reciprocal = T::one() / s;
-            column.iter_mut().for_each(|entry| *entry *= reciprocal);
-        }
+        divide_column(column, s);
     }
 }

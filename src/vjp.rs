@@ -12,6 +12,7 @@
 //! which `finish` reports as [`Error::NonFiniteBatch`].
 
 use crate::linalg::all_finite;
+use crate::linalg::product::{add_outer_products, load_block, store_block};
 use crate::omt::omt_scale_tril_grad;
 use crate::{Error, OmtMvn, Real, Sample};
 use nalgebra::{SMatrix, SVector};
@@ -344,7 +345,7 @@ fn add_sample<T: Real, const D: usize>(
     }
 }
 
-/// Samples per pass of [`VjpAccumulator::push_batch`] over A: 64 noise and gradient vectors of
+/// Samples per pass of [`BatchSums::push_batch`] over A: 64 noise and gradient vectors of
 /// 32 `f64` entries are 32 KiB, which stays in the first-level cache while every block of A
 /// passes over them.
 const BATCH_CHUNK: usize = 64;
@@ -396,9 +397,10 @@ fn accumulate_blocked<T: Real, const D: usize, const R: usize, const P: usize>(
     }
 }
 
-/// `C` columns of A, starting at column `first`, block of `R` rows by block of `R` rows. With
-/// `loc` = (loc's gradient, k), the pass over each block also sums rows k·P … k·P + P of the
-/// block into it.
+/// `C` columns of A, starting at column `first`, block of `R` rows by block of `R` rows, by
+/// [`add_outer_products`] over the samples' terms gⱼ·(εⱼ[first .. first + C])ᵀ. With `loc` =
+/// (loc's gradient, k), the pass over each block also sums rows k·P … k·P + P of the block into
+/// it, in the same loop.
 fn accumulate_columns<T: Real, const D: usize, const R: usize, const C: usize, const P: usize>(
     (columns, first): (&mut [[T; D]; C], usize),
     mut loc: Option<(&mut [T; D], usize)>,
@@ -406,12 +408,12 @@ fn accumulate_columns<T: Real, const D: usize, const R: usize, const C: usize, c
     grad_values: &[SVector<T, D>],
 ) {
     for start in (0..D / R).map(|block| block * R) {
-        let mut sums = [[T::zero(); R]; C];
-        for (block, column) in sums.iter_mut().zip(columns.iter()) {
-            if let Some(entries) = column.get(start..).and_then(|tail| tail.first_chunk::<R>()) {
-                *block = *entries;
-            }
-        }
+        let mut sums = load_block::<T, D, R, C>(columns, start);
+        let terms = samples.iter().zip(grad_values).filter_map(|(sample, grad_value)| {
+            let [noise] = &sample.noise.data.0;
+            let [grad] = &grad_value.data.0;
+            Some((grad, *noise.get(first..)?.first_chunk::<C>()?))
+        });
         let loc_piece = loc.as_mut().and_then(|(loc_grad, group)| {
             let piece_start = start + P * *group;
             let piece = loc_grad.get_mut(piece_start..)?.first_chunk_mut::<P>()?;
@@ -419,49 +421,19 @@ fn accumulate_columns<T: Real, const D: usize, const R: usize, const C: usize, c
         });
         if let Some((piece, piece_start)) = loc_piece {
             let mut loc_sums = *piece;
-            for (sample, grad_value) in samples.iter().zip(grad_values) {
-                add_products(&mut sums, (start, first), sample, grad_value);
-                let [grad] = &grad_value.data.0;
+            let riding = terms.inspect(|(grad, _)| {
                 if let Some(rows) = grad.get(piece_start..).and_then(|g| g.first_chunk::<P>()) {
                     for (sum, &value) in loc_sums.iter_mut().zip(rows) {
                         *sum += value;
                     }
                 }
-            }
+            });
+            add_outer_products(&mut sums, start, riding);
             *piece = loc_sums;
         } else {
-            for (sample, grad_value) in samples.iter().zip(grad_values) {
-                add_products(&mut sums, (start, first), sample, grad_value);
-            }
+            add_outer_products(&mut sums, start, terms);
         }
-        for (block, column) in sums.iter().zip(columns.iter_mut()) {
-            if let Some(entries) =
-                column.get_mut(start..).and_then(|tail| tail.first_chunk_mut::<R>())
-            {
-                *entries = *block;
-            }
-        }
-    }
-}
-
-/// Adds gⱼ·εⱼᵀ over rows `start` … `start` + R and columns `first` … `first` + C to `sums`.
-#[inline(always)]
-fn add_products<T: Real, const D: usize, const R: usize, const C: usize>(
-    sums: &mut [[T; R]; C],
-    (start, first): (usize, usize),
-    sample: &Sample<T, D>,
-    grad_value: &SVector<T, D>,
-) {
-    let [noise] = &sample.noise.data.0;
-    let [grad] = &grad_value.data.0;
-    let rows = grad.get(start..).and_then(|tail| tail.first_chunk::<R>());
-    let weights = noise.get(first..).and_then(|tail| tail.first_chunk::<C>());
-    if let (Some(rows), Some(weights)) = (rows, weights) {
-        for (block, &weight) in sums.iter_mut().zip(weights) {
-            for (entry, &value) in block.iter_mut().zip(rows) {
-                *entry += value * weight;
-            }
-        }
+        store_block(columns, start, &sums);
     }
 }
 

@@ -12,6 +12,7 @@ pub mod triangular;
 pub use svd::{LeftSvd, Svd};
 
 use crate::Real;
+use nalgebra::SMatrix;
 
 /// A matrix placed on a 64-byte boundary (a cache line). The Jacobi sweeps read and write
 /// columns in 16-byte pairs of entries; in an 8-byte-aligned matrix one such access in four
@@ -56,6 +57,70 @@ pub(crate) fn first_non_finite<T: Real, const D: usize>(
     }
     let index = matrix.as_slice().iter().position(|x| !x.is_finite_value())?;
     Some((index % D, index / D))
+}
+
+/// Squared norms below MIN_POSITIVE/ε (2⁻⁹⁷⁰ in `f64`, 2⁻¹⁰³ in `f32`) have lost bits to
+/// underflow: a column whose squared norm lies below it is negligible (its entries are below
+/// about √(MIN_POSITIVE/ε), so their squares are subnormal or nearly so).
+pub(crate) fn negligible_square<T: Real>() -> T {
+    T::MIN_POSITIVE / T::EPSILON
+}
+
+/// Products of two squared norms below MIN_POSITIVE/ε² may have lost bits to underflow: where a
+/// quantity such as α·β or ‖A‖²_F lies below it, tests on it are not trusted as they stand.
+pub(crate) fn smallest_accurate_product<T: Real>() -> T {
+    T::MIN_POSITIVE / (T::EPSILON * T::EPSILON)
+}
+
+/// The scaling prologue of every decomposition: multiplies `matrix` (finite) by the power of two
+/// 2⁻ᵏ that brings its largest entry into [½, 1) and returns k (0 for the zero matrix). The
+/// scaling is exact, so results scaled back by 2ᵏ are bit-identical for every power-of-two
+/// multiple of `matrix`, and nothing over- or underflows in between.
+pub(crate) fn scale_to_unit_binade<T: Real, const D: usize>(matrix: &mut SMatrix<T, D, D>) -> i32 {
+    let exponent = largest_exponent(matrix);
+    scale_entries(matrix, -exponent);
+    exponent
+}
+
+/// The binary exponent of the largest entry in magnitude (0 for the zero matrix). The entries
+/// must be finite.
+pub(crate) fn largest_exponent<T: Real, const D: usize>(matrix: &SMatrix<T, D, D>) -> i32 {
+    largest_magnitude(matrix.as_slice()).binary_exponent()
+}
+
+/// max |xᵢ| (0 for no entries) with four running maxima, so that the comparisons do not wait on
+/// each other: one chain through `max` costs several cycles per entry. NaN entries are skipped.
+fn largest_magnitude<T: Real>(entries: &[T]) -> T {
+    let mut partial = [T::ZERO; 4];
+    let (blocks, rest) = entries.as_chunks::<4>();
+    for block in blocks {
+        for (largest, &x) in partial.iter_mut().zip(block) {
+            let magnitude = x.abs();
+            if magnitude > *largest {
+                *largest = magnitude;
+            }
+        }
+    }
+    for (largest, &x) in partial.iter_mut().zip(rest) {
+        let magnitude = x.abs();
+        if magnitude > *largest {
+            *largest = magnitude;
+        }
+    }
+    partial.into_iter().fold(T::ZERO, |m, x| if x > m { x } else { m })
+}
+
+/// Divides every entry of `column` by `divisor`: by one multiplication with 1/`divisor` each,
+/// except where the column has one entry (D = 1), which gets a true division. That makes a
+/// one-entry column divided by its own magnitude exactly ±1, which is what lets the OMT
+/// estimator reduce bit for bit to the reparameterization one at D = 1.
+pub(crate) fn divide_column<T: Real, const D: usize>(column: &mut [T; D], divisor: T) {
+    if D == 1 {
+        column.iter_mut().for_each(|entry| *entry /= divisor);
+    } else {
+        let reciprocal = T::ONE / divisor;
+        column.iter_mut().for_each(|entry| *entry *= reciprocal);
+    }
 }
 
 /// The k-th standard basis vector.

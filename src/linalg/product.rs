@@ -1,11 +1,13 @@
-//! Register-blocked D×D matrix products for the OMT finish, with their known zeros skipped.
+//! The crate's one register-blocked kernel, a sum of outer products, and the D×D matrix products
+//! of the OMT finish built on it, with their known zeros skipped.
 //!
-//! Column j of P·Q is Σₖ Q[k, j]·P[:, k]: an axpy over contiguous columns (the storage is
-//! column-major). Each call computes a block of `R` rows of two output columns at once, with
-//! the 2·R partial results held in registers across the whole k loop; every entry is summed over
-//! k in increasing order, so the bits are the same on every target. On an SSE2 `x86_64` this
-//! runs 1.5× (D = 8) to 1.8× (D = 32) as fast as `nalgebra`'s generic product (measured: 12.8
-//! against 7 multiply-adds per ns at D = 32).
+//! # Math
+//! Both the products and the batch statistic are sums of outer products: column j of P·Q is
+//! Σₖ Q[k, j]·P[:, k], and A = Σⱼ gⱼ·εⱼᵀ. [`add_outer_products`] adds such terms xₖ·wₖᵀ to a
+//! block of `R` rows of `C` result columns held in registers across the whole sum, each entry
+//! receiving its terms in the order given, so the bits are the same on every target. It runs
+//! at several times the speed of `nalgebra`'s generic product on an SSE2 `x86_64`
+//! (docs/PERFORMANCE.md, "Where the time goes").
 
 use crate::Real;
 use nalgebra::SMatrix;
@@ -43,7 +45,7 @@ pub(crate) fn product_into<T: Real, const D: usize>(
     if structure == Structure::LowerResult {
         for (j, column) in result.iter_mut().enumerate() {
             for entry in column.iter_mut().take(j) {
-                *entry = T::zero();
+                *entry = T::ZERO;
             }
         }
     }
@@ -85,26 +87,66 @@ fn columns<T: Real, const D: usize, const R: usize, const C: usize>(
             continue; // strictly above the diagonal of every column here
         }
         let first_k = if structure == Structure::UpperLeft { start } else { 0 };
-        let mut sums = [[T::zero(); R]; C];
-        // An index loop: `enumerate().skip(first_k)` here compiled to half the speed.
-        for k in first_k..D {
-            let Some(rows) = left.get(k).and_then(|column| column.get(start..)?.first_chunk::<R>())
-            else {
-                continue;
-            };
-            for (sum, right_column) in sums.iter_mut().zip(right) {
-                let weight = right_column.get(k).copied().unwrap_or_else(T::zero);
-                for (entry, &value) in sum.iter_mut().zip(rows) {
-                    *entry += weight * value;
-                }
+        let mut sums = [[T::ZERO; R]; C];
+        // A range of indices: `enumerate().skip(first_k)` over the columns compiled to half the
+        // speed (docs/PERFORMANCE.md, "Where the time goes").
+        let terms = (first_k..D).filter_map(|k| {
+            let weights = right.each_ref().map(|column| column.get(k).copied().unwrap_or(T::ZERO));
+            Some((left.get(k)?, weights))
+        });
+        add_outer_products(&mut sums, start, terms);
+        store_block(result, start, &sums);
+    }
+}
+
+/// Adds Σₖ xₖ[start .. start + R]·wₖᵀ to `sums`, rows `start` … `start` + R of `C` result
+/// columns, over `terms` = (xₖ, wₖ) in the order given: the register-blocked kernel of every
+/// product and of the batch accumulation. `sums` lives in registers across the whole loop, as
+/// long as R·C sums, R entries of x and C weights fit (R = 8 and C = 2 at most on SSE2's 16).
+#[inline(always)]
+pub(crate) fn add_outer_products<'a, T: Real, const D: usize, const R: usize, const C: usize>(
+    sums: &mut [[T; R]; C],
+    start: usize,
+    terms: impl Iterator<Item = (&'a [T; D], [T; C])>,
+) {
+    for (column, weights) in terms {
+        let Some(rows) = column.get(start..).and_then(|tail| tail.first_chunk::<R>()) else {
+            continue;
+        };
+        for (sum, &weight) in sums.iter_mut().zip(&weights) {
+            for (entry, &value) in sum.iter_mut().zip(rows) {
+                *entry += weight * value;
             }
         }
-        for (sum, result_column) in sums.iter().zip(result.iter_mut()) {
-            if let Some(target) =
-                result_column.get_mut(start..).and_then(|tail| tail.first_chunk_mut::<R>())
-            {
-                *target = *sum;
-            }
+    }
+}
+
+/// Rows `start` … `start` + R of `C` columns (zeros where the columns end early).
+#[inline(always)]
+pub(crate) fn load_block<T: Real, const D: usize, const R: usize, const C: usize>(
+    columns: &[[T; D]; C],
+    start: usize,
+) -> [[T; R]; C] {
+    let mut block = [[T::ZERO; R]; C];
+    for (rows, column) in block.iter_mut().zip(columns) {
+        if let Some(entries) = column.get(start..).and_then(|tail| tail.first_chunk::<R>()) {
+            *rows = *entries;
+        }
+    }
+    block
+}
+
+/// Stores `block` into rows `start` … `start` + R of `C` columns.
+#[inline(always)]
+pub(crate) fn store_block<T: Real, const D: usize, const R: usize, const C: usize>(
+    columns: &mut [[T; D]; C],
+    start: usize,
+    block: &[[T; R]; C],
+) {
+    for (rows, column) in block.iter().zip(columns.iter_mut()) {
+        if let Some(entries) = column.get_mut(start..).and_then(|tail| tail.first_chunk_mut::<R>())
+        {
+            *entries = *rows;
         }
     }
 }
