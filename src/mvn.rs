@@ -94,13 +94,13 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
         }
         // One pass in storage order, column by column: zeros above the diagonal, a positive
         // finite diagonal, finite entries below. Folds rather than short-circuiting `all`, so
-        // that the loops vectorize (D = 32: 0.44 against 0.9 µs entry by entry). Only an invalid
-        // L pays for the row-major scan that names its first offending entry.
+        // that the loops vectorize (docs/PERFORMANCE.md#the-accumulation-and-small-kernels).
+        // Only an invalid L pays for the row-major scan that names its first offending entry.
         let valid = scale_tril.data.0.iter().enumerate().all(|(col, column)| {
             let Some((above, rest)) = column.split_at_checked(col) else { return false };
             let Some((&diagonal, below)) = rest.split_first() else { return false };
-            above.iter().fold(true, |zero, &entry| zero & (entry == T::zero()))
-                && diagonal > T::zero()
+            above.iter().fold(true, |zero, &entry| zero & (entry == T::ZERO))
+                && diagonal > T::ZERO
                 && diagonal.is_finite_value()
                 && all_finite(below)
         });
@@ -112,10 +112,10 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
                 if !entry.is_finite_value() {
                     return Err(Error::NonFiniteScaleTril { row, col });
                 }
-                if col > row && entry != T::zero() {
+                if col > row && entry != T::ZERO {
                     return Err(Error::NotLowerTriangular { row, col });
                 }
-                if col == row && entry <= T::zero() {
+                if col == row && entry <= T::ZERO {
                     return Err(Error::NonPositiveDiagonal { index: row });
                 }
             }
@@ -242,7 +242,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
     pub fn entropy_grad_scale_tril(&self) -> SMatrix<T, D, D> {
-        SMatrix::from_diagonal(&self.scale_tril.diagonal().map(|d| T::one() / d))
+        SMatrix::from_diagonal(&self.scale_tril.diagonal().map(|d| T::ONE / d))
     }
 
     /// The gradients of [`log_prob`](Self::log_prob) at `x` with respect to x, `loc` and
@@ -362,7 +362,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     }
 
     fn log_det_scale_tril(&self) -> T {
-        self.scale_tril.diagonal().iter().fold(T::zero(), |sum, &d| sum + d.libm_ln())
+        self.scale_tril.diagonal().iter().fold(T::ZERO, |sum, &d| sum + d.libm_ln())
     }
 
     fn half_d_log_two_pi(&self) -> T {

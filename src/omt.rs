@@ -288,7 +288,7 @@ fn weight_in_place<T: Real, const D: usize>(
         // The divisions of a column first, in a loop of their own: they are independent, and
         // the compiler pairs them into two-lane divisions.
         for (inverse, &square_row) in inverses.iter_mut().zip(&squares).take(col) {
-            *inverse = T::one() / (square_row + square_col);
+            *inverse = T::ONE / (square_row + square_col);
         }
         for (row, ((&s_row, &square_row), &inverse)) in
             values.iter().zip(&squares).zip(&inverses).take(col).enumerate()

@@ -12,7 +12,7 @@
 //! which `finish` reports as [`Error::NonFiniteBatch`].
 
 use crate::linalg::all_finite;
-use crate::linalg::product::{add_outer_products, load_block, store_block};
+use crate::linalg::product::{add_outer_product, load_block, store_block};
 use crate::omt::omt_scale_tril_grad;
 use crate::{Error, OmtMvn, Real, Sample};
 use nalgebra::{SMatrix, SVector};
@@ -65,8 +65,8 @@ pub struct VjpAccumulator<T: Real, const D: usize> {
 }
 
 /// What an OMT finish needs of the samples: Σⱼ gⱼ, A = Σⱼ gⱼ·εⱼᵀ, and how many were pushed.
-/// [`OmtMvn::vjp`] fills one directly, which spares it an accumulator's copy of L (at D = 8,
-/// 512 bytes of stack and a copy per call).
+/// [`OmtMvn::vjp`] fills one directly, which spares it an accumulator's copy of L: stack on a
+/// Cortex-M, and a copy per call.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct BatchSums<T: Real, const D: usize> {
@@ -155,7 +155,7 @@ impl<T: Real, const D: usize> BatchSums<T, D> {
     /// Pushes a batch (of equal lengths): the same sums as one [`push`](Self::push) per sample, in
     /// the same order and so to the same bits. From D = 8 on, A is held in registers block by
     /// block; below that the whole of A fits in registers across single pushes, which is faster
-    /// (measured at D = 4, n = 4096: 6.1 against 9.1 µs).
+    /// (docs/PERFORMANCE.md, "The accumulation and small kernels").
     fn push_batch(&mut self, samples: &[Sample<T, D>], grad_values: &[SVector<T, D>]) {
         if let (Some(sample), Some(grad_value)) = (samples.first(), grad_values.first()) {
             self.pushed = self.pushed.after(samples.len(), &sample.noise, grad_value);
@@ -174,15 +174,15 @@ impl<T: Real, const D: usize> BatchSums<T, D> {
         for (sample_chunk, grad_chunk) in
             samples.chunks(BATCH_CHUNK).zip(grad_values.chunks(BATCH_CHUNK))
         {
-            let sums = (&mut *outer_sum, &mut *loc_grad);
+            let chunk = (sample_chunk, grad_chunk);
             if D.is_multiple_of(8) {
-                accumulate_blocked::<T, D, 8, 2>(sums, sample_chunk, grad_chunk);
+                accumulate_blocked::<T, D, 8, 2>(outer_sum, loc_grad, chunk);
             } else if D.is_multiple_of(4) {
-                accumulate_blocked::<T, D, 4, 2>(sums, sample_chunk, grad_chunk);
+                accumulate_blocked::<T, D, 4, 2>(outer_sum, loc_grad, chunk);
             } else if D.is_multiple_of(2) {
-                accumulate_blocked::<T, D, 2, 2>(sums, sample_chunk, grad_chunk);
+                accumulate_blocked::<T, D, 2, 2>(outer_sum, loc_grad, chunk);
             } else {
-                accumulate_blocked::<T, D, 1, 1>(sums, sample_chunk, grad_chunk);
+                accumulate_blocked::<T, D, 1, 1>(outer_sum, loc_grad, chunk);
             }
         }
     }
@@ -359,21 +359,19 @@ const BATCH_CHUNK: usize = 64;
 /// broadcast ε, the rest for g and loc's sums). One sample per iteration keeps that within the
 /// 16 SSE registers: with two samples per iteration the compiler interleaved them and spilled,
 /// and with one column per pass the loop was short enough to run about 1.5× slower from some
-/// start addresses (docs/PERFORMANCE.md, "Code placement"). Measured at D = 8 in alternating runs against
-/// one column and two samples per iteration: `vjp` at n = 4096 23.1–24.8 against 25.0–26.8 µs,
-/// at n = 128 about 35 ns faster; D = 16 unchanged within noise.
+/// start addresses (docs/PERFORMANCE.md, "Code placement" and "The accumulation and small
+/// kernels").
 ///
 /// The sums Σⱼ gⱼ ride along, `P` rows (P divides R) in each of the first R/P passes over a
 /// block, rather than in a loop of their own, which waited on the latency of one addition per
-/// sample: measured at D = 8, `vjp` is 5 % faster at n = 4096 and 2 % at n = 128 (D = 16: about
-/// 3 % at both; D = 32: no change), to the same bits.
+/// sample; the same bits.
 ///
 /// Columns go in pairs (a last odd one alone), and the first R/P pairs also sum loc's gradient.
 /// There are at least D/2 ≥ R/P pairs (4 from R = 8 on), so every row of it is summed.
 fn accumulate_blocked<T: Real, const D: usize, const R: usize, const P: usize>(
-    (outer_sum, loc_grad): (&mut SMatrix<T, D, D>, &mut [T; D]),
-    samples: &[Sample<T, D>],
-    grad_values: &[SVector<T, D>],
+    outer_sum: &mut SMatrix<T, D, D>,
+    loc_grad: &mut [T; D],
+    (samples, grad_values): (&[Sample<T, D>], &[SVector<T, D>]),
 ) {
     const C: usize = 2;
     debug_assert!(D / C >= R / P, "a row of loc's gradient would have no pass to ride along");
@@ -398,7 +396,7 @@ fn accumulate_blocked<T: Real, const D: usize, const R: usize, const P: usize>(
 }
 
 /// `C` columns of A, starting at column `first`, block of `R` rows by block of `R` rows, by
-/// [`add_outer_products`] over the samples' terms gⱼ·(εⱼ[first .. first + C])ᵀ. With `loc` =
+/// [`add_outer_product`] of each sample's term gⱼ·(εⱼ[first .. first + C])ᵀ. With `loc` =
 /// (loc's gradient, k), the pass over each block also sums rows k·P … k·P + P of the block into
 /// it, in the same loop.
 fn accumulate_columns<T: Real, const D: usize, const R: usize, const C: usize, const P: usize>(
@@ -409,11 +407,6 @@ fn accumulate_columns<T: Real, const D: usize, const R: usize, const C: usize, c
 ) {
     for start in (0..D / R).map(|block| block * R) {
         let mut sums = load_block::<T, D, R, C>(columns, start);
-        let terms = samples.iter().zip(grad_values).filter_map(|(sample, grad_value)| {
-            let [noise] = &sample.noise.data.0;
-            let [grad] = &grad_value.data.0;
-            Some((grad, *noise.get(first..)?.first_chunk::<C>()?))
-        });
         let loc_piece = loc.as_mut().and_then(|(loc_grad, group)| {
             let piece_start = start + P * *group;
             let piece = loc_grad.get_mut(piece_start..)?.first_chunk_mut::<P>()?;
@@ -421,19 +414,39 @@ fn accumulate_columns<T: Real, const D: usize, const R: usize, const C: usize, c
         });
         if let Some((piece, piece_start)) = loc_piece {
             let mut loc_sums = *piece;
-            let riding = terms.inspect(|(grad, _)| {
+            for (sample, grad_value) in samples.iter().zip(grad_values) {
+                add_sample_term(&mut sums, (start, first), sample, grad_value);
+                let [grad] = &grad_value.data.0;
                 if let Some(rows) = grad.get(piece_start..).and_then(|g| g.first_chunk::<P>()) {
                     for (sum, &value) in loc_sums.iter_mut().zip(rows) {
                         *sum += value;
                     }
                 }
-            });
-            add_outer_products(&mut sums, start, riding);
+            }
             *piece = loc_sums;
         } else {
-            add_outer_products(&mut sums, start, terms);
+            for (sample, grad_value) in samples.iter().zip(grad_values) {
+                add_sample_term(&mut sums, (start, first), sample, grad_value);
+            }
         }
         store_block(columns, start, &sums);
+    }
+}
+
+/// Adds gⱼ·εⱼᵀ over rows `start` … `start` + R and columns `first` … `first` + C to `sums`.
+#[inline(always)]
+fn add_sample_term<T: Real, const D: usize, const R: usize, const C: usize>(
+    sums: &mut [[T; R]; C],
+    (start, first): (usize, usize),
+    sample: &Sample<T, D>,
+    grad_value: &SVector<T, D>,
+) {
+    let [noise] = &sample.noise.data.0;
+    let [grad] = &grad_value.data.0;
+    let rows = grad.get(start..).and_then(|tail| tail.first_chunk::<R>());
+    let weights = noise.get(first..).and_then(|tail| tail.first_chunk::<C>());
+    if let (Some(rows), Some(weights)) = (rows, weights) {
+        add_outer_product(sums, rows, |c| weights.get(c).copied());
     }
 }
 

@@ -16,8 +16,8 @@ use nalgebra::SMatrix;
 
 /// A matrix placed on a 64-byte boundary (a cache line). The Jacobi sweeps read and write
 /// columns in 16-byte pairs of entries; in an 8-byte-aligned matrix one such access in four
-/// straddles two cache lines, which costs an extra access each time (measured, alternating runs
-/// of the two builds: the D = 32 decomposition 7 % faster aligned, D = 8 2 %).
+/// straddles two cache lines, which costs an extra access each time (measured in
+/// docs/PERFORMANCE.md, "Rotations and rounds").
 #[repr(C, align(64))]
 pub(crate) struct CacheAligned<M>(pub(crate) M);
 
@@ -27,7 +27,7 @@ pub(crate) struct CacheAligned<M>(pub(crate) M);
 /// are ignored.
 #[inline(always)]
 pub(crate) fn dot<T: Real>(x: &[T], y: &[T]) -> T {
-    let mut partial = [T::zero(); 4];
+    let mut partial = [T::ZERO; 4];
     let ((x_blocks, x_rest), (y_blocks, y_rest)) = (x.as_chunks::<4>(), y.as_chunks::<4>());
     for (xb, yb) in x_blocks.iter().zip(y_blocks) {
         for ((sum, &a), &b) in partial.iter_mut().zip(xb).zip(yb) {
@@ -42,8 +42,8 @@ pub(crate) fn dot<T: Real>(x: &[T], y: &[T]) -> T {
 }
 
 /// Whether every entry is finite: one pass with no early exit, which the compiler unrolls, where
-/// a short-circuiting `any` branches on every entry (1 024 entries: 0.17 against 0.26 µs; every
-/// finish checks 3·D²).
+/// a short-circuiting `any` branches on every entry, and every finish checks 3·D² entries
+/// (docs/PERFORMANCE.md, "The accumulation and small kernels").
 pub(crate) fn all_finite<T: Real>(entries: &[T]) -> bool {
     entries.iter().fold(true, |finite, x| finite & x.is_finite_value())
 }
@@ -125,7 +125,7 @@ pub(crate) fn divide_column<T: Real, const D: usize>(column: &mut [T; D], diviso
 
 /// The k-th standard basis vector.
 pub(crate) fn unit_vector<T: Real, const D: usize>(k: usize) -> nalgebra::SVector<T, D> {
-    nalgebra::SVector::from_fn(|i, _| if i == k { T::one() } else { T::zero() })
+    nalgebra::SVector::from_fn(|i, _| if i == k { T::ONE } else { T::ZERO })
 }
 
 /// Every entry times 2ᵏ, as `Real::scale_by_power_of_two` would give it: one multiplication by
@@ -138,7 +138,7 @@ pub(crate) fn scale_entries<T: Real, const R: usize, const C: usize>(
     if k == 0 {
         return;
     }
-    let factor = T::one().scale_by_power_of_two(k);
+    let factor = T::ONE.scale_by_power_of_two(k);
     if factor >= T::MIN_POSITIVE && factor.is_finite_value() {
         *matrix *= factor;
     } else {

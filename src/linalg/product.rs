@@ -3,9 +3,10 @@
 //!
 //! # Math
 //! Both the products and the batch statistic are sums of outer products: column j of P·Q is
-//! Σₖ Q[k, j]·P[:, k], and A = Σⱼ gⱼ·εⱼᵀ. [`add_outer_products`] adds such terms xₖ·wₖᵀ to a
-//! block of `R` rows of `C` result columns held in registers across the whole sum, each entry
-//! receiving its terms in the order given, so the bits are the same on every target. It runs
+//! Σₖ Q[k, j]·P[:, k], and A = Σⱼ gⱼ·εⱼᵀ. [`add_outer_product`] adds one such term x·wᵀ to a
+//! block of `R` rows of `C` result columns, which its callers hold in registers across the whole
+//! sum, each entry receiving its terms in a fixed order, so the bits are the same on every
+//! target. It runs
 //! at several times the speed of `nalgebra`'s generic product on an SSE2 `x86_64`
 //! (docs/PERFORMANCE.md, "Where the time goes").
 
@@ -32,7 +33,8 @@ pub(crate) fn product_into<T: Real, const D: usize>(
 ) {
     let (left, right, result) = (&left.data.0, &right.data.0, &mut out.data.0);
     // At D = 8 a block of 8 rows is the whole column, so the known zeros would save nothing:
-    // blocks of 4 skip a quarter of the work there (`new` + `vjp` at D = 8: about 25 ns).
+    // blocks of 4 skip a quarter of the work there (docs/PERFORMANCE.md, "The accumulation and
+    // small kernels").
     if D.is_multiple_of(8) && (structure == Structure::Dense || D > 8) {
         blocked::<T, D, 8>(left, right, result, structure);
     } else if D.is_multiple_of(4) {
@@ -88,35 +90,37 @@ fn columns<T: Real, const D: usize, const R: usize, const C: usize>(
         }
         let first_k = if structure == Structure::UpperLeft { start } else { 0 };
         let mut sums = [[T::ZERO; R]; C];
-        // A range of indices: `enumerate().skip(first_k)` over the columns compiled to half the
-        // speed (docs/PERFORMANCE.md, "Where the time goes").
-        let terms = (first_k..D).filter_map(|k| {
-            let weights = right.each_ref().map(|column| column.get(k).copied().unwrap_or(T::ZERO));
-            Some((left.get(k)?, weights))
-        });
-        add_outer_products(&mut sums, start, terms);
+        // An index loop: `enumerate().skip(first_k)` over the columns compiled to half the speed
+        // (docs/PERFORMANCE.md, "The accumulation and small kernels").
+        for k in first_k..D {
+            let Some(rows) = left.get(k).and_then(|column| column.get(start..)?.first_chunk::<R>())
+            else {
+                continue;
+            };
+            let weight = |c: usize| right.get(c).and_then(|column| column.get(k)).copied();
+            add_outer_product(&mut sums, rows, weight);
+        }
         store_block(result, start, &sums);
     }
 }
 
-/// Adds Σₖ xₖ[start .. start + R]·wₖᵀ to `sums`, rows `start` … `start` + R of `C` result
-/// columns, over `terms` = (xₖ, wₖ) in the order given: the register-blocked kernel of every
-/// product and of the batch accumulation. `sums` lives in registers across the whole loop, as
-/// long as R·C sums, R entries of x and C weights fit (R = 8 and C = 2 at most on SSE2's 16).
+/// Adds x·wᵀ to `sums`, a block of `R` rows of `C` result columns, with wᶜ = `weight`(c): one
+/// term of a sum of outer products, the register-blocked kernel of every product and of the
+/// batch accumulation. The callers keep `sums` in registers across their whole loop over the
+/// terms, as long as R·C sums, R entries of x and C weights fit (R = 8 and C = 2 at most on
+/// SSE2's 16). The weights come from a function rather than an array because each caller has
+/// them in another layout (a row of a column-major matrix, or a piece of a sample's noise), and
+/// gathering them into an array first cost the products a tenth more instructions.
 #[inline(always)]
-pub(crate) fn add_outer_products<'a, T: Real, const D: usize, const R: usize, const C: usize>(
+pub(crate) fn add_outer_product<T: Real, const R: usize, const C: usize>(
     sums: &mut [[T; R]; C],
-    start: usize,
-    terms: impl Iterator<Item = (&'a [T; D], [T; C])>,
+    x: &[T; R],
+    weight: impl Fn(usize) -> Option<T>,
 ) {
-    for (column, weights) in terms {
-        let Some(rows) = column.get(start..).and_then(|tail| tail.first_chunk::<R>()) else {
-            continue;
-        };
-        for (sum, &weight) in sums.iter_mut().zip(&weights) {
-            for (entry, &value) in sum.iter_mut().zip(rows) {
-                *entry += weight * value;
-            }
+    for (c, sum) in sums.iter_mut().enumerate() {
+        let weight = weight(c).unwrap_or(T::ZERO);
+        for (entry, &value) in sum.iter_mut().zip(x) {
+            *entry += weight * value;
         }
     }
 }

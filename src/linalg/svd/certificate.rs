@@ -78,10 +78,8 @@ impl<T: Real> SweepVerdict<T> {
     /// Whether at most half of the sweep's pairs were rotated by a cosine above √tol
     /// (3.5·10⁻⁸ for `f64` at D = 32). Convergence is quadratic, so a pair's cosine in the next
     /// sweep is about the square of this one's: only such pairs are likely to need a rotation
-    /// (cosine above tol) again. Counted this way the next sweep's rotations were predicted
-    /// within a factor 2 in simulation (bench and random factors, D = 8…32), where leaving the
-    /// columns in place beats moving them once fewer than about 55 % (D = 8) to 78 % (D = 32)
-    /// of the pairs rotate (docs/PERFORMANCE.md, "The SVD's tuning").
+    /// (cosine above tol) again, and leaving the columns in place beats moving them once few
+    /// pairs rotate (docs/PERFORMANCE.md, "Orderings and moving columns").
     pub(super) fn next_sweep_mostly_idle<const D: usize>(&self) -> bool {
         2 * self.large_rotations <= D * D.saturating_sub(1) / 2
     }

@@ -32,12 +32,17 @@ pub(super) fn normalize_columns<T: Real, const D: usize>(
             divide_column(column, *norm);
         }
     }
-    complete_basis(work, &negligible);
+    // Negligible columns are rare: the completion stays out of line, off the common path.
+    if negligible.contains(&true) {
+        complete_basis(work, &negligible);
+    }
     norms
 }
 
 /// Replaces the columns flagged negligible by unit vectors orthogonal to all other columns
 /// (Gram–Schmidt, applied twice, on the standard basis vector that leaves the largest residual).
+#[cold]
+#[inline(never)]
 pub(super) fn complete_basis<T: Real, const D: usize>(
     u: &mut SMatrix<T, D, D>,
     negligible: &[bool; D],

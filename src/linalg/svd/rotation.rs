@@ -58,7 +58,8 @@ impl<T: Real> Thresholds<T> {
     }
 }
 
-/// One rotation of a pair (p, q), in the scaled form [`SweepState`](super::sweep::SweepState) keeps.
+/// One rotation of a pair (p, q), in the scaled form
+/// [`SweepState`](super::sweep::SweepState) keeps.
 #[derive(Clone, Copy)]
 pub(super) struct Rotation<T> {
     /// (k_p, k_q) = (t·d_q/d_p, t·d_p/d_q): x_p ← x_p − k_p·x_q, x_q ← x_q + k_q·x_p.
@@ -88,9 +89,8 @@ pub(super) struct Rotation<T> {
 /// The next round waits on these parameters, so the operations are ordered to keep the chain
 /// from ξ short: R² = Δ² + (4·e_p·e_q)·ξ² is two multiplications from ξ (forming γ² and then
 /// 2γ² + 2γ² took four steps), and each result is one multiplication after the division, its
-/// other factor (±2ξ·e_q·R for k_p, for instance) formed while the division runs. Measured
-/// against multiplying the reciprocal by R, then by ±2ξ, then by e_q: a sweep is 5 % (D = 8),
-/// 4 % (D = 16) and 2.5 % (D = 32) faster.
+/// other factor (±2ξ·e_q·R for k_p, for instance) formed while the division runs
+/// (docs/PERFORMANCE.md, "Rotations and rounds").
 #[cfg_attr(not(target_os = "none"), inline(always))]
 pub(super) fn needed_rotation<T: Real>(
     (alpha, beta): (T, T),
@@ -171,7 +171,8 @@ fn small_range_tangent<T: Real>(alpha: T, beta: T, gamma: T) -> T {
 /// x_p ← x_p − k_p·x_q, x_q ← x_q + k_q·x_p (with the old x_p), the unscaled part of a fast
 /// scaled rotation, with the two results stored swapped: x_q's in the first slot. With
 /// `previous`, also returns `previous`ᵀ·(new x_q), the inner product of the next round's pair,
-/// summed as [`dot`](crate::linalg::dot) sums (so to the same bits) while the entries are at hand: that
+/// summed as [`dot`](crate::linalg::dot) sums (so to the same bits) while the entries are at
+/// hand: that
 /// saves loading both columns again.
 #[inline(always)]
 pub(super) fn rotate_and_swap<T: Real, const D: usize>(

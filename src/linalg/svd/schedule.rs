@@ -60,6 +60,7 @@ impl<const D: usize> Schedule<D> {
     }
 
     /// Rounds per sweep.
+    #[inline(always)]
     pub(super) fn rounds(&self) -> usize {
         match self {
             Schedule::RoundRobin { .. } if D.is_multiple_of(2) => D.saturating_sub(1),

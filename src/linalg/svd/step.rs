@@ -77,7 +77,8 @@ pub(super) fn simultaneous_step<T: Real, const D: usize>(
         *norm = dot(column, column);
     }
     let inverse_norms = norms.map(|norm| T::ONE / norm);
-    // Each laid twice end to end, once for all rows: row d's second columns are a cyclic shift of them.
+    // Each laid twice end to end, once for all rows: row d's second columns are a cyclic shift
+    // of them.
     let (norms, inverse_norms) = ([norms; 2], [inverse_norms; 2]);
     let mut summary = StepSummary::new();
     for d in 1..=D / 2 {
@@ -99,7 +100,7 @@ pub(super) fn simultaneous_step<T: Real, const D: usize>(
     // Checked only now, off the path to the rows (which are harmless to compute regardless):
     // the normal range, and norms within 1/ε of each other, where the sweeps' certificate,
     // which rests on the same first-order bound, was found to fail (see
-    // [`SweepState::norms_within_one_over_epsilon`](super::sweep::SweepState::norms_within_one_over_epsilon)).
+    // `SweepState::norms_within_one_over_epsilon`).
     let smallest_norm = norms[0].iter().fold(T::MAX, |m, &x| if x < m { x } else { m });
     let largest_norm = norms[0].iter().fold(T::ZERO, |m, &x| if x > m { x } else { m });
     if smallest_norm * smallest_norm < thresholds.smallest_accurate_product
@@ -137,13 +138,12 @@ pub(super) fn simultaneous_step<T: Real, const D: usize>(
 /// k < D/2 are used; the others get c = 1, s = 0), and each row is a full vector of D lanes,
 /// so that the compiler computes the rotations of a row two lanes at a time: D(D − 1)/2 pairs
 /// in D/2 rows of D lanes, where rows by the second column would be D − 1 rows of ragged
-/// length, and a D × D square would waste half its lanes (inner products and rotations of a
-/// step at D = 8: 129 ns in the square, about 100 ns in the circulant rows).
+/// length, and a D × D square would waste half its lanes.
 ///
 /// One D × D array holds both: the cosines of row d in row d, its sines in row D − d (row 0
-/// for d = D/2). Two arrays took 512 bytes more of stack, which `vjp::<f64, 8>` on the
-/// Cortex-M0 does not have, and scattering the rows into the two triangles of one array cost
-/// 10–40 ns more.
+/// for d = D/2): two arrays took more stack than `vjp::<f64, 8>` has on the Cortex-M0, and
+/// scattering the rows into the two triangles of one array was slower (docs/PERFORMANCE.md,
+/// "Simultaneous steps").
 pub(super) struct StepRotations<T, const D: usize> {
     rows: [[T; D]; D],
 }
@@ -170,7 +170,7 @@ impl<T: Real, const D: usize> StepRotations<T, D> {
 
     /// Applies every rotation in place, by second column: column q is kept in a local while
     /// each earlier column is rotated against it, so that consecutive rotations do not wait on
-    /// a store and a reload of column q (the rotations alone at D = 8: 86 → 75 ns). Rotations
+    /// a store and a reload of column q. Rotations
     /// are orthogonal, so their order only changes rounding. With `shears` (every c is 1) the
     /// multiplications by c are skipped.
     fn apply(&self, matrix: &mut SMatrix<T, D, D>, shears: bool) {
@@ -223,11 +223,9 @@ fn circulant_inner_products<T: Real, const D: usize>(columns: &[[T; D]; D], d: u
 
 /// Entries d … d + D − 1 of an array laid twice end to end: entry k is the array's entry
 /// k + d mod D. The doubled arrays are made once per step, so the rows read them long after
-/// they were stored. A copy rotated for each row (stored, then read back at an offset that straddles two
-/// of its stores, which the store queue cannot forward) held 7 % of the step's profile samples
-/// on one load; this way `new` + `vjp` at D = 8 is 35–40 ns faster (n = 1 and 128, alternating
-/// probe runs), for 320 bytes more stack in `vjp::<f64, 8>` on the Cortex-M4F. Gathering by
-/// index instead cost `LeftSvd` at D = 8 about 5 %.
+/// they were stored, where a copy rotated for each row is read back at an offset that
+/// straddles two of its stores, which the store queue cannot forward (docs/PERFORMANCE.md,
+/// "Simultaneous steps").
 fn cyclic_shift<T, const D: usize>(doubled: &[[T; D]; 2], d: usize) -> Option<&[T; D]> {
     doubled.as_flattened().get(d..)?.first_chunk::<D>()
 }
@@ -254,8 +252,8 @@ impl<T: Real, const D: usize> StepLanes<'_, T, D> {
         let four = T::from_count(4);
         let (firsts, inverse_firsts) = self.firsts;
         let (seconds, inverse_seconds) = self.seconds;
-        // An index loop over fixed-size arrays: the zipped iterators compiled to about a tenth
-        // more time for the whole step.
+        // An index loop over fixed-size arrays: the zipped iterators compiled to slower code
+        // (docs/PERFORMANCE.md, "Simultaneous steps").
         for k in 0..D {
             let inputs = (
                 self.inner_products.get(k),
@@ -387,7 +385,8 @@ mod tests {
     /// runs them, V accumulated) and once by sweeping until nothing rotates. Where the steps end
     /// it, they must leave every cosine within 2·tol (plus the rounding of the measurement,
     /// √D·ε), agree with the sweeps on every singular value within 4·D·ε relative and keep V
-    /// orthogonal. Returns how many steps ended it (0 where a step refused and sweeps would resume).
+    /// orthogonal. Returns how many steps ended it (0 where a step refused and sweeps would
+    /// resume).
     fn steps_agree_with_sweeps<const D: usize>(a: SMatrix<f64, D, D>) -> usize {
         let thresholds = Thresholds::<f64>::new::<D>();
         let mut settled = CacheAligned(a);

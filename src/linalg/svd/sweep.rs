@@ -63,9 +63,8 @@ impl<T: Real, const D: usize> Sweeps<T, D> {
         state.start_sweep(&aligned.0);
         let mut verdict = SweepVerdict::new(thresholds);
         verdict.certificate.holds &= state.norms_within_one_over_epsilon(thresholds);
+        let mut context = RoundContext { state, thresholds, verdict: &mut verdict, scratch };
         for round in 0..schedule.rounds() {
-            let mut context =
-                RoundContext { state: &mut *state, thresholds, verdict: &mut verdict, scratch };
             let v = v.as_deref_mut();
             // One call site for each round function, so that both are inlined here.
             match schedule.round(round) {
@@ -125,8 +124,8 @@ struct RoundContext<'a, T, const D: usize> {
 /// folded back into its column at the end of the sweep that takes it below
 /// [`SMALLEST_KEPT_SCALE`], and every scale at the end of the decomposition: that bounds the
 /// growth of the stored columns as before, but skips D square roots and D² multiplications per
-/// sweep, because in practice a sweep shrinks the scales far less (the bench matrices: 2^−2.6 at
-/// worst in the first sweep, 2^−0.1 from the third on).
+/// sweep, because in practice a sweep shrinks the scales far less (docs/PERFORMANCE.md,
+/// "Rotations and rounds").
 #[derive(Clone)]
 pub(super) struct SweepState<T, const D: usize> {
     /// Per column: (‖aⱼ‖², eⱼ = dⱼ²), the norm following α ← α − tγ, β ← β + tγ within a sweep.
@@ -139,6 +138,7 @@ impl<T: Real, const D: usize> SweepState<T, D> {
     }
 
     /// Fresh squared norms ‖aⱼ‖² = eⱼ·‖xⱼ‖².
+    #[inline(always)]
     pub(super) fn start_sweep(&mut self, work: &SMatrix<T, D, D>) {
         for ((norm, squared_scale), column) in self.columns.iter_mut().zip(work.data.0.iter()) {
             *norm = *squared_scale * dot(column, column);
@@ -146,11 +146,11 @@ impl<T: Real, const D: usize> SweepState<T, D> {
     }
 
     /// Whether the squared norms of the columns that are not negligible lie within a factor
-    /// 1/ε of each other. Where they do not, the tail certificate is not trusted: the
-    /// fuzzer found it accepting cosines of 60–250·ε between ordinary columns of matrices whose
-    /// norms spanned 10¹¹⁶ or more (and three zero rows), where a confirming sweep found them
-    /// and left U orthogonal to 5·10⁻¹⁶; why the bound fails there is not known yet. It costs
-    /// such inputs one more sweep, and nothing where the norms are within 10¹⁶ of each other.
+    /// 1/ε of each other. Where they do not, the tail certificate is not trusted: the fuzzer
+    /// found it accepting cosines far above tol between ordinary columns of matrices whose norms
+    /// spanned more than that (docs/FUZZING.md); why the bound fails there is not known yet. It
+    /// costs such inputs one more sweep, and nothing where the norms are within 1/ε of each
+    /// other.
     pub(super) fn norms_within_one_over_epsilon(&self, thresholds: &Thresholds<T>) -> bool {
         let norms = self.columns.iter().map(|&(norm, _)| norm);
         let largest = norms.clone().fold(T::ZERO, |m, x| if x > m { x } else { m });
@@ -197,19 +197,18 @@ impl<T: Real, const D: usize> Scratch<T, D> {
 
 /// Orthogonalizes the pairs of adjacent columns (first, first + 1), (first + 2, first + 3), … of
 /// one round and swaps every pair, as the odd–even ordering moves them; a rotated pair is stored
-/// swapped at no extra cost. With the positions fixed the compiler knows every address, which
-/// saves about a tenth of the instructions of a rotation at D = 32; the price is copying the
-/// pairs that need no rotation.
+/// swapped at no extra cost. With the positions fixed the compiler knows every address; the
+/// price is copying the pairs that need no rotation.
 ///
 /// The round runs in phases (all rotations' parameters, then all rotations), which are
 /// independent across pairs: the square roots and divisions of different pairs overlap instead
-/// of waiting on each other. (Computing the next pairs' parameters between rotations instead,
-/// to overlap the square roots with the rotations, measured 4–15 % slower.) The inner products
+/// of waiting on each other. The inner products
 /// ξ of the round's pairs are in `scratch`: computed here for the first round of a sweep
 /// (`first_of_sweep`), left there by the previous round otherwise: once rotated, each pair's
 /// first slot meets the column before the pair in the next round, and that inner product is
-/// summed while the rotated entries are still in registers (see [`rotate_and_swap`]). At
-/// D = 32 a sweep takes 7.0 instead of 8.4 µs. Every rotation is recorded in the sweep's verdict.
+/// summed while the rotated entries are still in registers (see [`rotate_and_swap`]), which saves
+/// loading both columns again. Every rotation is recorded in the sweep's verdict. Measurements:
+/// docs/PERFORMANCE.md, "Rotations and rounds".
 #[inline(always)]
 fn rotate_round_moving<T: Real, const D: usize>(
     work: &mut CacheAligned<SMatrix<T, D, D>>,

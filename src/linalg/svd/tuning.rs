@@ -20,10 +20,10 @@ pub(super) const SMALLEST_KEPT_SCALE: f64 = 1.0 / 256.0;
 
 /// Up to this D, a sweep whose rotations all had cosines below 0.1
 /// ([`EARLY_STEP_COSINE_SQUARED`]) hands over to simultaneous steps; above it, only a sweep
-/// below 10⁻³ ([`LATE_STEP_COSINE_SQUARED`]), so that the step is usually the last. A sweep at small D is bound by
-/// the latency of its chain of square roots and divisions, which a step does not have; at
-/// larger D a sweep is bound by its work, and a step has costs a sweep does not (folding the
-/// scales in, a lane for every pair, exactly orthogonal rotations).
+/// below 10⁻³ ([`LATE_STEP_COSINE_SQUARED`]), so that the step is usually the last. A sweep at
+/// small D is bound by the latency of its chain of square roots and divisions, which a step
+/// does not have; at larger D a sweep is bound by its work, and a step has costs a sweep does
+/// not (folding the scales in, a lane for every pair, exactly orthogonal rotations).
 pub(super) const LARGEST_EARLY_STEPPING_DIMENSION: usize = 16;
 
 /// The square of the largest cosine a sweep may have rotated for steps to take over after it,
