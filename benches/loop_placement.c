@@ -2,11 +2,11 @@
  * from every start offset within a 64-byte line; then the same loop taking two samples per
  * iteration (as src/vjp.rs compiled it from 73480ae until the passes took two columns at a
  * time: 31 instructions, 150 bytes, the same sums in the same order); then the one-sample loop
- * on registers xmm8-15 (a REX byte on every instruction, 89 bytes). See "Code placement" in the README's Speed section.
+ * on registers xmm8-15 (a REX byte on every instruction, 89 bytes). See "Code placement" in docs/PERFORMANCE.md.
  *
  *   gcc -O2 -o /tmp/loop_placement benches/loop_placement.c && /tmp/loop_placement
  *
- * Cycles assume the 3.95 GHz of the machine the README was measured on. */
+ * Cycles assume the 3.95 GHz of the machine docs/PERFORMANCE.md was measured on. */
 #include <stdio.h>
 #include <time.h>
 

@@ -37,6 +37,9 @@ enum Phase<T> {
 ///
 /// # Errors
 /// [`Error::SvdNotConverged`] after `max_sweeps` sweeps and steps.
+// Inlined, like the sweep and its rounds, so that the whole iteration is one function, the shape
+// it was tuned in: out of line the phases cost D = 2 a tenth of its time (docs/PERFORMANCE.md,
+// "The layout split").
 #[inline(always)]
 pub(super) fn rotate_to_convergence<T: Real, const D: usize>(
     aligned: &mut CacheAligned<SMatrix<T, D, D>>,

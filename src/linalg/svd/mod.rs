@@ -8,8 +8,8 @@
 //! phases, each in a file of its own:
 //!
 //! 1. **Scaling.** A is multiplied by the power of two that brings its largest entry into
-//!    [½, 1), which is exact,
-//!    so nothing overflows and squared norms underflow only for negligible columns.
+//!    [½, 1), which is exact, so nothing overflows and squared norms underflow only for
+//!    negligible columns.
 //! 2. **Rotations** ([`rotation`]): the Jacobi rotation of a pair, its test
 //!    |γ| > tol·√α·√β with tol = √D·ε, and the kernels that apply it.
 //! 3. **Sweeps** ([`sweep`]): every pair once, in rounds of disjoint pairs, with fast scaled
