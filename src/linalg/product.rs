@@ -104,13 +104,14 @@ fn columns<T: Real, const D: usize, const R: usize, const C: usize>(
     }
 }
 
-/// Adds x·wᵀ to `sums`, a block of `R` rows of `C` result columns, with wᶜ = `weight`(c): one
-/// term of a sum of outer products, the register-blocked kernel of every product and of the
-/// batch accumulation. The callers keep `sums` in registers across their whole loop over the
-/// terms, as long as R·C sums, R entries of x and C weights fit (R = 8 and C = 2 at most on
-/// SSE2's 16). The weights come from a function rather than an array because each caller has
-/// them in another layout (a row of a column-major matrix, or a piece of a sample's noise), and
-/// gathering them into an array first cost the products a tenth more instructions.
+/// Adds x·wᵀ to `sums`, a block of `R` rows of `C` result columns, with wᶜ = `weight`(c) (zero
+/// where it is `None`): one term of a sum of outer products, the register-blocked kernel of every
+/// product and of the batch accumulation. The callers keep `sums` in registers across their whole
+/// loop over the terms, as long as R·C sums, R entries of x and C weights fit (R = 8 and C = 2 at
+/// most on SSE2's 16). The weights come from a function because each caller has them in another
+/// layout (a row of a column-major matrix, or a piece of a sample's noise) and reads them where
+/// they are: gathering them into an array first cost the products a tenth more instructions
+/// (docs/PERFORMANCE.md, "The layout split").
 #[inline(always)]
 pub(crate) fn add_outer_product<T: Real, const R: usize, const C: usize>(
     sums: &mut [[T; R]; C],

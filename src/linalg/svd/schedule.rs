@@ -68,6 +68,13 @@ impl<const D: usize> Schedule<D> {
         }
     }
 
+    /// Whether the sweep's rounds move the columns themselves ([`Round::Moving`]) rather than a
+    /// table of positions.
+    #[inline(always)]
+    pub(super) fn moves_columns(&self) -> bool {
+        matches!(self, Schedule::Moving)
+    }
+
     /// Round `round` of the sweep (rounds are taken in order, each once per sweep).
     #[inline(always)]
     pub(super) fn round(&mut self, round: usize) -> Round<'_, D> {

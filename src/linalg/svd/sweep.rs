@@ -64,14 +64,19 @@ impl<T: Real, const D: usize> Sweeps<T, D> {
         let mut verdict = SweepVerdict::new(thresholds);
         verdict.certificate.holds &= state.norms_within_one_over_epsilon(thresholds);
         let mut context = RoundContext { state, thresholds, verdict: &mut verdict, scratch };
-        for round in 0..schedule.rounds() {
-            let v = v.as_deref_mut();
-            // One call site for each round function, so that both are inlined here.
-            match schedule.round(round) {
-                Round::Moving { first, first_of_sweep } => {
+        // A sweep either moves the columns in every round or in none: one loop for each, so that
+        // no round tests which, and one call site for each round function, inlined here.
+        if schedule.moves_columns() {
+            for round in 0..schedule.rounds() {
+                if let Round::Moving { first, first_of_sweep } = schedule.round(round) {
+                    let v = v.as_deref_mut();
                     rotate_round_moving(aligned, v, first, first_of_sweep, &mut context);
                 }
-                Round::InPlace { positions, first } => {
+            }
+        } else {
+            for round in 0..schedule.rounds() {
+                if let Round::InPlace { positions, first } = schedule.round(round) {
+                    let v = v.as_deref_mut();
                     rotate_round_in_place(aligned, v, positions, first, &mut context);
                 }
             }
