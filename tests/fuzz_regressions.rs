@@ -126,8 +126,8 @@ fn svd_of_a_rank_deficient_matrix_keeps_v_orthogonal_to_its_sweep_count() {
 /// Found by `cargo fuzz run svd` on 0e761cf (and reproduced on 8260a2f, before the simultaneous
 /// steps): the pair of columns with singular values 2.56 and 1.23 ended with a cosine of
 /// 5.7·10⁻¹⁴, where the property wants U orthogonal to 8·D·ε = 2.1·10⁻¹⁴. The matrix spans
-/// 9.3·10⁶¹ to about 1 and has three zero rows. The sweeps' tail certificate
-/// (`TailMonitor::certifies_convergence`) accepted it after a 7th sweep; it is no longer
+/// 9.3·10⁶¹ to about 1 and has three zero rows. The sweeps' tail certificate (then `TailMonitor`,
+/// now `TailCertificate::proves_convergence`) accepted it after a 7th sweep; it is no longer
 /// trusted where the columns' squared norms span more than 1/ε.
 #[test]
 fn svd_of_a_matrix_spanning_62_decades_with_zero_rows_keeps_u_orthogonal() {
