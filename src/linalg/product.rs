@@ -6,9 +6,8 @@
 //! Σₖ Q[k, j]·P[:, k], and A = Σⱼ gⱼ·εⱼᵀ. [`add_outer_product`] adds one such term x·wᵀ to a
 //! block of `R` rows of `C` result columns, which its callers hold in registers across the whole
 //! sum, each entry receiving its terms in a fixed order, so the bits are the same on every
-//! target. It runs
-//! at several times the speed of `nalgebra`'s generic product on an SSE2 `x86_64`
-//! (docs/PERFORMANCE.md, "Where the time goes").
+//! target. The products run at up to twice the speed of `nalgebra`'s generic product on an SSE2
+//! `x86_64` (docs/PERFORMANCE.md, "The accumulation and small kernels").
 
 use crate::Real;
 use nalgebra::SMatrix;
