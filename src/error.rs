@@ -76,6 +76,26 @@ pub enum Error {
     IllConditioned,
     /// A result does not fit the floating-point range (it would be ±∞).
     Overflow,
+    /// `covariance[row][col]` is NaN or infinite.
+    NonFiniteCovariance {
+        /// Row of the first offending entry.
+        row: usize,
+        /// Column of the first offending entry.
+        col: usize,
+    },
+    /// `covariance[row][col]` differs from `covariance[col][row]`: a covariance is symmetric.
+    NonSymmetricCovariance {
+        /// Row of the first offending entry (below the diagonal).
+        row: usize,
+        /// Column of the first offending entry.
+        col: usize,
+    },
+    /// The covariance is not positive definite: its Cholesky factorization met a pivot that is
+    /// not positive (or not finite) at `index`.
+    NotPositiveDefinite {
+        /// The row and column of the failing pivot.
+        index: usize,
+    },
     /// A fixed-capacity output (a `heapless::Vec`) has no room for the requested count.
     CapacityExceeded {
         /// The count asked for.
@@ -118,6 +138,16 @@ impl fmt::Display for Error {
                 "scale_tril is too ill-conditioned for an accurate OMT gradient in this precision",
             ),
             Error::Overflow => f.write_str("the result overflows the floating-point range"),
+            Error::NonFiniteCovariance { row, col } => {
+                write!(f, "covariance[{row}][{col}] is not finite")
+            }
+            Error::NonSymmetricCovariance { row, col } => {
+                write!(f, "covariance[{row}][{col}] differs from covariance[{col}][{row}]")
+            }
+            Error::NotPositiveDefinite { index } => write!(
+                f,
+                "the covariance is not positive definite (Cholesky pivot {index} is not positive)"
+            ),
             Error::CapacityExceeded { requested, available } => write!(
                 f,
                 "asked for {requested} items but the output has room for {available}"

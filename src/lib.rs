@@ -30,9 +30,9 @@
 //! # Ok::<(), omt_mvn::Error>(())
 //! ```
 //!
-//! Modules: [`mvn`] (the distribution), [`vjp`] (the backward passes), [`omt`] (the closed-form
-//! OMT math), [`linalg`] (the Jacobi SVD and triangular solves), [`normal`] (the noise sampler),
-//! [`real`] (the float bound), [`error`].
+//! Modules: [`mvn`] (the distribution), [`vjp`] (the backward passes), [`grads`] (their results
+//! as values), [`omt`] (the closed-form OMT math), [`linalg`] (the Jacobi SVD and triangular
+//! solves), [`normal`] (the noise sampler), [`real`] (the float bound), [`error`].
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -47,6 +47,7 @@
 )]
 
 pub mod error;
+pub mod grads;
 pub mod linalg;
 pub mod mvn;
 pub mod normal;
@@ -55,9 +56,10 @@ pub mod real;
 pub mod vjp;
 
 pub use error::Error;
+pub use grads::Grads;
 pub use mvn::{LogProbGrads, OmtMvn, Sample};
 pub use real::Real;
-pub use vjp::{Grads, VjpAccumulator};
+pub use vjp::VjpAccumulator;
 
 pub use heapless;
 pub use nalgebra;

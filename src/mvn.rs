@@ -1,7 +1,8 @@
 //! The distribution: a multivariate normal N(loc, L·Lᵀ) given by its Cholesky factor L.
 
+use crate::linalg::cholesky::cholesky;
 use crate::linalg::triangular::{solve_lower, solve_lower_transpose};
-use crate::linalg::{all_finite, unit_vector};
+use crate::linalg::{all_finite, first_non_finite, unit_vector};
 use crate::normal::standard_normal_vector;
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
@@ -39,6 +40,40 @@ pub struct OmtMvn<T: Real, const D: usize> {
     scale_tril: SMatrix<T, D, D>,
 }
 
+/// Deserializes `loc` and `scale_tril` and validates them exactly as [`OmtMvn::new`] does, so a
+/// deserialized distribution is never invalid: bad parameters are a deserialization error
+/// carrying [`Error`]'s message.
+///
+/// # Example
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+/// let mvn = OmtMvn::new(Vector2::new(1.0, 2.0), Matrix2::new(2.0, 0.0, 1.0, 1.0)).unwrap();
+/// let wire = serde_json::to_string(&mvn).unwrap();
+/// assert_eq!(serde_json::from_str::<OmtMvn<f64, 2>>(&wire).unwrap(), mvn);
+/// let upper = r#"{"loc":[0.0,0.0],"scale_tril":[1.0,0.0,0.5,1.0]}"#; // column-major: L₀₁ = 0.5
+/// let err = serde_json::from_str::<OmtMvn<f64, 2>>(upper).unwrap_err();
+/// assert!(err.to_string().contains("above the diagonal"));
+/// # }
+/// ```
+#[cfg(feature = "serde")]
+impl<'de, T, const D: usize> serde::Deserialize<'de> for OmtMvn<T, D>
+where
+    T: Real + serde::Deserialize<'de>,
+{
+    fn deserialize<De: serde::Deserializer<'de>>(deserializer: De) -> Result<Self, De::Error> {
+        /// The parameters as they travel, before validation.
+        #[derive(serde::Deserialize)]
+        #[serde(bound(deserialize = "T: nalgebra::Scalar + serde::Deserialize<'de>"))]
+        struct Parameters<T, const D: usize> {
+            loc: SVector<T, D>,
+            scale_tril: SMatrix<T, D, D>,
+        }
+        let Parameters { loc, scale_tril } = Parameters::<T, D>::deserialize(deserializer)?;
+        OmtMvn::new(loc, scale_tril).map_err(serde::de::Error::custom)
+    }
+}
+
 /// One reparameterized draw: the value x = μ + L·ε and the noise ε it came from.
 ///
 /// The backward passes need the noise, so a sample keeps it.
@@ -62,6 +97,14 @@ pub struct Sample<T, const D: usize> {
 ///
 /// With y = L⁻¹(x − μ) and w = L⁻ᵀ y: ∂/∂x = −w, ∂/∂μ = w, ∂/∂L = tril(w·yᵀ) − diag(1/Lᵢᵢ).
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "T: nalgebra::Scalar + serde::Serialize",
+        deserialize = "T: nalgebra::Scalar + serde::Deserialize<'de>"
+    ))
+)]
 pub struct LogProbGrads<T, const D: usize> {
     /// ∂ log p(x) / ∂x.
     pub x: SVector<T, D>,
@@ -123,6 +166,54 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
         Ok(OmtMvn { loc, scale_tril })
     }
 
+    /// The distribution N(loc, covariance), through the Cholesky factorization
+    /// covariance = L·Lᵀ (L lower-triangular with a positive diagonal, as torch's
+    /// `MultivariateNormal(loc, covariance_matrix)` computes it).
+    ///
+    /// The covariance must be exactly symmetric, as L·Lᵀ and sample covariances computed entry by
+    /// entry are; symmetrize one that is not with ½(Σ + Σᵀ). The factor is accurate to
+    /// O(κ(Σ)·u) relative and has the same bits on every target.
+    ///
+    /// # Errors
+    /// - [`Error::NonFiniteLoc`] for a NaN or infinite `loc` entry,
+    /// - [`Error::NonFiniteCovariance`] for a NaN or infinite `covariance` entry,
+    /// - [`Error::NonSymmetricCovariance`] where `covariance[row][col] ≠ covariance[col][row]`,
+    /// - [`Error::NotPositiveDefinite`] where a Cholesky pivot is not positive.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, Error, OmtMvn};
+    /// let covariance = Matrix2::new(4.0, 2.0, 2.0, 5.0);
+    /// let mvn = OmtMvn::from_covariance(Vector2::zeros(), covariance)?;
+    /// assert_eq!(mvn.scale_tril(), &Matrix2::new(2.0, 0.0, 1.0, 2.0));
+    /// assert_eq!(mvn.covariance(), covariance);
+    /// let indefinite = Matrix2::new(1.0, 2.0, 2.0, 1.0);
+    /// assert_eq!(
+    ///     OmtMvn::from_covariance(Vector2::zeros(), indefinite),
+    ///     Err(Error::NotPositiveDefinite { index: 1 })
+    /// );
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn from_covariance(
+        loc: SVector<T, D>,
+        covariance: SMatrix<T, D, D>,
+    ) -> Result<Self, Error> {
+        if let Some(index) = loc.iter().position(|x| !x.is_finite_value()) {
+            return Err(Error::NonFiniteLoc { index });
+        }
+        if let Some((row, col)) = first_non_finite(&covariance) {
+            return Err(Error::NonFiniteCovariance { row, col });
+        }
+        for (col, column) in covariance.column_iter().enumerate() {
+            for (row, &entry) in column.iter().enumerate().skip(col + 1) {
+                if covariance.get((col, row)) != Some(&entry) {
+                    return Err(Error::NonSymmetricCovariance { row, col });
+                }
+            }
+        }
+        Self::new(loc, cholesky(&covariance)?)
+    }
+
     /// The location μ.
     ///
     /// # Example
@@ -133,6 +224,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// assert_eq!(mvn.mean(), *mvn.loc());
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
+    #[must_use]
     pub fn loc(&self) -> &SVector<T, D> {
         &self.loc
     }
@@ -146,11 +238,13 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// assert_eq!(mvn.scale_tril()[(1, 0)], 1.0);
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
+    #[must_use]
     pub fn scale_tril(&self) -> &SMatrix<T, D, D> {
         &self.scale_tril
     }
 
     /// The mean, E\[x\] = μ.
+    #[must_use]
     pub fn mean(&self) -> SVector<T, D> {
         self.loc
     }
@@ -164,6 +258,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// assert_eq!(mvn.covariance(), Matrix2::new(4.0, 2.0, 2.0, 2.0));
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
+    #[must_use]
     pub fn covariance(&self) -> SMatrix<T, D, D> {
         self.scale_tril * self.scale_tril.transpose()
     }
@@ -181,6 +276,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// assert!((identity - Matrix2::identity()).abs().max() < 1e-15);
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
+    #[must_use]
     pub fn precision(&self) -> SMatrix<T, D, D> {
         let mut inverse = SMatrix::<T, D, D>::zeros();
         for (k, mut column) in inverse.column_iter_mut().enumerate() {
@@ -204,6 +300,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// assert_eq!(mvn.log_prob(&Vector2::new(1e300, 0.0)), f64::NEG_INFINITY);
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
+    #[must_use]
     pub fn log_prob(&self, x: &SVector<T, D>) -> T {
         if x.iter().any(|v| !v.is_finite_value()) {
             return T::NAN;
@@ -226,6 +323,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// assert!((mvn.entropy() - expected).abs() < 1e-15);
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
+    #[must_use]
     pub fn entropy(&self) -> T {
         T::from_f64_rounded(0.5) * T::from_count(D)
             + self.half_d_log_two_pi()
@@ -241,6 +339,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// assert_eq!(mvn.entropy_grad_scale_tril(), Matrix2::new(0.5, 0.0, 0.0, 1.0));
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
+    #[must_use]
     pub fn entropy_grad_scale_tril(&self) -> SMatrix<T, D, D> {
         SMatrix::from_diagonal(&self.scale_tril.diagonal().map(|d| T::ONE / d))
     }
@@ -257,6 +356,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// assert_eq!(at_mean.scale_tril, -mvn.entropy_grad_scale_tril());
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
+    #[must_use]
     pub fn log_prob_grads(&self, x: &SVector<T, D>) -> LogProbGrads<T, D> {
         let whitened = solve_lower(&self.scale_tril, &(x - self.loc));
         let pulled_back = solve_lower_transpose(&self.scale_tril, &whitened);
@@ -275,6 +375,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// assert_eq!(sample.value, Vector2::new(3.0, 2.0));
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
+    #[must_use]
     pub fn reparameterize(&self, noise: SVector<T, D>) -> Sample<T, D> {
         Sample { value: self.loc + self.scale_tril * noise, noise }
     }
@@ -291,6 +392,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// assert_eq!(first, again); // same seed, same bits
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
+    #[must_use]
     pub fn rsample<R: Rng + ?Sized>(&self, rng: &mut R) -> Sample<T, D> {
         self.reparameterize(standard_normal_vector(rng))
     }
@@ -323,6 +425,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// assert_eq!(batch.len(), 16);
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
+    #[must_use]
     pub fn rsample_array<R: Rng + ?Sized, const N: usize>(&self, rng: &mut R) -> [Sample<T, D>; N] {
         core::array::from_fn(|_| self.rsample(rng))
     }

@@ -11,28 +11,12 @@
 //! costs O(D³). Inputs are validated lazily: a non-finite noise or gradient makes A non-finite,
 //! which `finish` reports as [`Error::NonFiniteBatch`].
 
+pub use crate::grads::Grads;
 use crate::linalg::all_finite;
 use crate::linalg::product::{add_outer_product, load_block, store_block};
 use crate::omt::omt_scale_tril_grad;
 use crate::{Error, OmtMvn, Real, Sample};
 use nalgebra::{SMatrix, SVector};
-
-/// Gradients of a loss with respect to the parameters of an [`OmtMvn`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(
-    feature = "serde",
-    serde(bound(
-        serialize = "T: nalgebra::Scalar + serde::Serialize",
-        deserialize = "T: nalgebra::Scalar + serde::Deserialize<'de>"
-    ))
-)]
-pub struct Grads<T, const D: usize> {
-    /// ∂ℓ/∂loc.
-    pub loc: SVector<T, D>,
-    /// ∂ℓ/∂scale_tril, lower-triangular (entries above the diagonal are zero).
-    pub scale_tril: SMatrix<T, D, D>,
-}
 
 /// Streaming state of an OMT backward pass: Σⱼ gⱼ and A = Σⱼ gⱼ·εⱼᵀ, plus the `scale_tril`
 /// they belong to.
@@ -317,6 +301,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// assert_eq!(accumulator.finish()?, mvn.vjp(&samples, &grad_values)?);
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
+    #[must_use]
     pub fn vjp_accumulator(&self) -> VjpAccumulator<T, D> {
         VjpAccumulator { scale_tril: *self.scale_tril(), sums: BatchSums::new(), mismatched: false }
     }

@@ -94,6 +94,9 @@ fn every_error_displays_a_sentence_and_is_a_core_error() {
         Error::SvdNotConverged { sweeps: 40 },
         Error::IllConditioned,
         Error::Overflow,
+        Error::NonFiniteCovariance { row: 1, col: 0 },
+        Error::NonSymmetricCovariance { row: 2, col: 1 },
+        Error::NotPositiveDefinite { index: 2 },
         Error::CapacityExceeded { requested: 9, available: 4 },
     ];
     for err in all {
@@ -105,6 +108,55 @@ fn every_error_displays_a_sentence_and_is_a_core_error() {
     assert_eq!(
         Error::LengthMismatch { samples: 2, grad_values: 3 }.to_string(),
         "2 samples but 3 upstream gradients"
+    );
+}
+
+/// `from_covariance` inverts `covariance`: the Cholesky factor of L·Lᵀ is L, to within the
+/// perturbation bound of the factorization, 2·D·κ(Σ)·u relative (κ(Σ) = κ(L)², Sun 1991), with
+/// κ(L) taken as s_max/s_min from the crate's SVD.
+#[test]
+fn from_covariance_recovers_the_cholesky_factor() {
+    let scale_tril = scale_tril_12::<f64>();
+    let loc = SVector::<f64, 12>::from_fn(|i, _| i as f64 - 5.5);
+    let covariance = OmtMvn::new(loc, scale_tril).unwrap().covariance();
+    let mvn = OmtMvn::from_covariance(loc, covariance).unwrap();
+    let svd = omt_mvn::linalg::LeftSvd::new(&scale_tril).unwrap();
+    let kappa = svd.singular_values[0] / svd.singular_values[11];
+    let bound = 2.0 * 12.0 * kappa * kappa * f64::UNIT_ROUNDOFF;
+    let error = (mvn.scale_tril() - scale_tril).norm_squared().sqrt();
+    assert!(error <= bound * scale_tril.norm_squared().sqrt(), "{error:e} against {bound:e}");
+    assert_eq!(mvn.loc(), &loc);
+    assert_eq!(
+        mvn.scale_tril().upper_triangle(),
+        SMatrix::from_diagonal(&mvn.scale_tril().diagonal())
+    );
+}
+
+#[test]
+fn from_covariance_names_what_is_wrong() {
+    let good = Matrix3::new(4.0, 2.0, 0.0, 2.0, 5.0, 1.0, 0.0, 1.0, 3.0);
+    assert!(OmtMvn::from_covariance(Vector3::zeros(), good).is_ok());
+    let mut asymmetric = good;
+    asymmetric[(2, 1)] = 1.5;
+    assert_eq!(
+        OmtMvn::from_covariance(Vector3::zeros(), asymmetric),
+        Err(Error::NonSymmetricCovariance { row: 2, col: 1 })
+    );
+    let mut non_finite = good;
+    non_finite[(1, 0)] = f64::NAN;
+    assert_eq!(
+        OmtMvn::from_covariance(Vector3::zeros(), non_finite),
+        Err(Error::NonFiniteCovariance { row: 1, col: 0 })
+    );
+    let mut indefinite = good;
+    indefinite[(2, 2)] = -1.0;
+    assert_eq!(
+        OmtMvn::from_covariance(Vector3::zeros(), indefinite),
+        Err(Error::NotPositiveDefinite { index: 2 })
+    );
+    assert_eq!(
+        OmtMvn::from_covariance(Vector3::new(0.0, f64::INFINITY, 0.0), good),
+        Err(Error::NonFiniteLoc { index: 1 })
     );
 }
 

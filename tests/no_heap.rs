@@ -64,6 +64,9 @@ fn whole_api<const D: usize>() {
     let density = mvn.log_prob(&samples[0].value) + mvn.entropy();
     let log_prob_grads = mvn.log_prob_grads(&samples[1].value);
     let moments = mvn.covariance() + mvn.precision() + mvn.entropy_grad_scale_tril();
+    let refactored = OmtMvn::from_covariance(*mvn.loc(), mvn.covariance()).unwrap();
+    let averaged = (omt + reparam - streamed) * 0.5;
+    std::hint::black_box((refactored, averaged));
     let svd = Svd::new(&scale_tril).unwrap().recompose();
     let left = LeftSvd::new(&scale_tril).unwrap();
     std::hint::black_box((omt, reparam, streamed, density, log_prob_grads, moments, svd, left));

@@ -4,7 +4,7 @@
 
 use omt_mvn::nalgebra::{Matrix3, Vector3};
 use omt_mvn::rand_core::SeedableRng;
-use omt_mvn::{Grads, OmtMvn, Sample, VjpAccumulator};
+use omt_mvn::{Grads, LogProbGrads, OmtMvn, Sample, VjpAccumulator};
 
 #[test]
 fn an_accumulator_survives_a_json_round_trip_and_merges_bit_exactly() {
@@ -40,5 +40,24 @@ fn samples_and_gradients_round_trip() {
     let back: Grads<f32, 3> =
         serde_json::from_str(&serde_json::to_string(&grads).unwrap()).unwrap();
     assert_eq!(back, grads);
+    let log_prob_grads = mvn.log_prob_grads(&sample.value);
+    let back: LogProbGrads<f32, 3> =
+        serde_json::from_str(&serde_json::to_string(&log_prob_grads).unwrap()).unwrap();
+    assert_eq!(back, log_prob_grads);
     assert!(serde_json::to_string(&mvn).unwrap().contains("scale_tril"));
+}
+
+/// A deserialized distribution is validated like `new`: never invalid.
+#[test]
+fn a_distribution_round_trips_and_bad_parameters_do_not_deserialize() {
+    let mvn = OmtMvn::new(
+        Vector3::new(0.1, 0.2, 0.3),
+        Matrix3::new(1.0, 0.0, 0.0, 0.3, 1.2, 0.0, -0.2, 0.1, 0.8),
+    )
+    .unwrap();
+    let wire = serde_json::to_string(&mvn).unwrap();
+    assert_eq!(serde_json::from_str::<OmtMvn<f64, 3>>(&wire).unwrap(), mvn);
+    let negative_diagonal = wire.replacen("0.8", "-0.8", 1);
+    let err = serde_json::from_str::<OmtMvn<f64, 3>>(&negative_diagonal).unwrap_err();
+    assert!(err.to_string().contains("scale_tril[2][2] is not positive"), "{err}");
 }

@@ -5,6 +5,7 @@
 //! OMT gradient rests on lives here: [`svd`], a one-sided Jacobi SVD with a bounded number of
 //! sweeps, and [`triangular`], the substitutions behind `log_prob`.
 
+pub(crate) mod cholesky;
 pub(crate) mod product;
 pub mod svd;
 pub mod triangular;

@@ -148,6 +148,7 @@ impl<T: Real, const D: usize> Svd<T, D> {
     /// assert!((Svd::new(&a)?.recompose() - a).abs().max() < 1e-15);
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
+    #[must_use]
     pub fn recompose(&self) -> SMatrix<T, D, D> {
         let mut scaled_u = self.u;
         for (mut column, &s) in scaled_u.column_iter_mut().zip(self.singular_values.iter()) {
