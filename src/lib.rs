@@ -30,10 +30,23 @@
 //! # Ok::<(), omt_mvn::Error>(())
 //! ```
 //!
+//! # Features
+//! None is on by default; the library is `no_std` and allocation-free with every one of them.
+//! - `serde`: `Serialize`/`Deserialize` for [`Sample`], [`Grads`], [`LogProbGrads`],
+//!   [`VjpAccumulator`] and [`OmtMvn`] (validated like [`OmtMvn::new`]).
+//! - `defmt`: `defmt::Format` for [`Error`], for logging on embedded targets.
+//! - `rand`: `rand::distr::Distribution` (rand 0.10, no default features, so no `std` and no
+//!   `getrandom`) for [`OmtMvn`], whose samples are [`OmtMvn::rsample`]'s, and for
+//!   `normal::StandardNormal`, the crate's bit-exact N(0, 1); `rand` is re-exported.
+//!
+//! There is deliberately no `std` feature: it would let `num-traits`/`simba` switch to the
+//! platform's math library and break bit-exactness.
+//!
 //! Modules: [`mvn`] (the distribution), [`vjp`] (the backward passes), [`grads`] (their results
 //! as values), [`omt`] (the closed-form OMT math), [`linalg`] (the Jacobi SVD and triangular
 //! solves), [`normal`] (the noise sampler), [`real`] (the float bound), [`error`].
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(
@@ -63,4 +76,7 @@ pub use vjp::VjpAccumulator;
 
 pub use heapless;
 pub use nalgebra;
+#[cfg(feature = "rand")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rand")))]
+pub use rand;
 pub use rand_core;

@@ -57,6 +57,7 @@ pub struct OmtMvn<T: Real, const D: usize> {
 /// # }
 /// ```
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl<'de, T, const D: usize> serde::Deserialize<'de> for OmtMvn<T, D>
 where
     T: Real + serde::Deserialize<'de>,
@@ -74,9 +75,42 @@ where
     }
 }
 
+/// Draws [`OmtMvn::rsample`]'s samples as a [`rand::distr::Distribution`] (feature `rand`), so
+/// that `rng.sample(&mvn)` and `(&mvn).sample_iter(&mut rng)` work as with any rand distribution,
+/// with the same bits as `rsample` from the same generator.
+///
+/// # Example
+/// ```
+/// use omt_mvn::{nalgebra::{Matrix2, Vector2}, rand_core::SeedableRng, OmtMvn};
+/// use rand::distr::Distribution;
+/// let mvn = OmtMvn::new(Vector2::new(1.0, -1.0), Matrix2::new(2.0, 0.0, 0.5, 1.0))?;
+/// let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(9);
+/// let mut again = rng.clone();
+/// let samples: Vec<_> = (&mvn).sample_iter(&mut rng).take(3).collect();
+/// assert!(samples.iter().all(|sample| *sample == mvn.rsample(&mut again)));
+/// # Ok::<(), omt_mvn::Error>(())
+/// ```
+#[cfg(feature = "rand")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rand")))]
+impl<T: Real, const D: usize> rand::distr::Distribution<Sample<T, D>> for OmtMvn<T, D> {
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Sample<T, D> {
+        self.rsample(rng)
+    }
+}
+
 /// One reparameterized draw: the value x = μ + L·ε and the noise ε it came from.
 ///
 /// The backward passes need the noise, so a sample keeps it.
+///
+/// # Example
+/// ```
+/// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+/// let mvn = OmtMvn::new(Vector2::new(1.0, 0.0), Matrix2::new(2.0, 0.0, 0.5, 1.0))?;
+/// let sample = mvn.reparameterize(Vector2::new(1.0, -1.0));
+/// assert_eq!(sample.value, Vector2::new(3.0, -0.5));
+/// assert_eq!(sample.noise, Vector2::new(1.0, -1.0));
+/// # Ok::<(), omt_mvn::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
@@ -96,6 +130,16 @@ pub struct Sample<T, const D: usize> {
 /// The gradients of `log_prob(x)` with respect to x, `loc` and `scale_tril`.
 ///
 /// With y = L⁻¹(x − μ) and w = L⁻ᵀ y: ∂/∂x = −w, ∂/∂μ = w, ∂/∂L = tril(w·yᵀ) − diag(1/Lᵢᵢ).
+///
+/// # Example
+/// ```
+/// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+/// let mvn = OmtMvn::new(Vector2::zeros(), Matrix2::identity())?;
+/// let grads = mvn.log_prob_grads(&Vector2::new(1.0, -2.0));
+/// assert_eq!(grads.x, Vector2::new(-1.0, 2.0)); // −(x − μ) for Σ = I
+/// assert_eq!(grads.loc, -grads.x);
+/// # Ok::<(), omt_mvn::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
@@ -244,6 +288,14 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     }
 
     /// The mean, E\[x\] = μ.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::new(1.0, 2.0), Matrix2::identity())?;
+    /// assert_eq!(mvn.mean(), Vector2::new(1.0, 2.0));
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     #[must_use]
     pub fn mean(&self) -> SVector<T, D> {
         self.loc

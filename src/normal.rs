@@ -75,6 +75,48 @@ pub fn standard_normal_vector<T: Real, const D: usize, R: Rng + ?Sized>(
     SVector::from_fn(|_, _| T::from_f64_rounded(standard_normal(rng)))
 }
 
+/// The standard normal N(0, 1) as a [`rand::distr::Distribution`] (feature `rand`), drawing
+/// exactly what [`standard_normal`] draws: `rng.sample(StandardNormal)` and
+/// `StandardNormal.sample_iter(&mut rng)` work as with any rand distribution.
+///
+/// Its values differ from `rand_distr::StandardNormal`'s for the same generator: both are
+/// 256-layer Ziggurats, but they split the generator's bits differently. This crate keeps its own
+/// because `rand_distr`'s `exp` and `ln` switch to the platform's math library as soon as
+/// `num-traits/std` is on anywhere in a build, while this one calls `libm` always, so a seed
+/// gives the same values on every target. `f32` values are the `f64` ones rounded once, as in
+/// [`standard_normal_vector`].
+///
+/// # Example
+/// ```
+/// use omt_mvn::{normal::{standard_normal, StandardNormal}, rand_core::SeedableRng};
+/// use rand::{distr::Distribution, RngExt};
+/// let (mut first, mut second) = (rand_pcg::Pcg64Mcg::seed_from_u64(3), rand_pcg::Pcg64Mcg::seed_from_u64(3));
+/// let z: f64 = first.sample(StandardNormal);
+/// assert_eq!(z.to_bits(), standard_normal(&mut second).to_bits());
+/// let narrow: Vec<f32> = StandardNormal.sample_iter(&mut first).take(4).collect();
+/// assert!(narrow.iter().all(|z| z.is_finite()));
+/// ```
+#[cfg(feature = "rand")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rand")))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StandardNormal;
+
+#[cfg(feature = "rand")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rand")))]
+impl rand::distr::Distribution<f64> for StandardNormal {
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        standard_normal(rng)
+    }
+}
+
+#[cfg(feature = "rand")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rand")))]
+impl rand::distr::Distribution<f32> for StandardNormal {
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f32 {
+        f32::from_f64_rounded(standard_normal(rng))
+    }
+}
+
 /// A uniform in (0, 1]: never zero, so its logarithm is finite.
 fn open_unit<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     ((rng.next_u64() >> 11) as f64 + 1.0) * (TWO_POW_MINUS_52 * 0.5)

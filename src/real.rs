@@ -52,27 +52,96 @@ pub trait Real: RealField + Copy + Default + sealed::Sealed {
     const NAN: Self;
 
     /// Converts from `f64`, rounding to nearest (exact for `f64`).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::Real;
+    /// assert_eq!(f32::from_f64_rounded(0.1), 0.1_f32);
+    /// assert_eq!(f64::from_f64_rounded(0.1), 0.1);
+    /// ```
     fn from_f64_rounded(value: f64) -> Self;
     /// Converts to `f64` (exact for both types).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::Real;
+    /// assert_eq!(0.1_f32.to_f64(), f64::from(0.1_f32));
+    /// ```
     fn to_f64(self) -> f64;
     /// Converts a count, rounding to nearest.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::Real;
+    /// assert_eq!(f64::from_count(12), 12.0);
+    /// assert_eq!(f32::from_count(16_777_217), 16_777_216.0); // 2²⁴ + 1 rounds to even
+    /// ```
     fn from_count(value: usize) -> Self;
     /// `true` when the value is neither NaN nor ±∞.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::Real;
+    /// assert!(1e308_f64.is_finite_value());
+    /// assert!(!(f64::NAN).is_finite_value() && !(f32::INFINITY).is_finite_value());
+    /// ```
     fn is_finite_value(self) -> bool;
     /// The raw IEEE-754 bits, widened to `u64` (for digests and golden tests).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::Real;
+    /// assert_eq!(1.0_f32.to_bits_u64(), 0x3f80_0000);
+    /// assert_eq!(1.0_f64.to_bits_u64(), 0x3ff0_0000_0000_0000);
+    /// ```
     fn to_bits_u64(self) -> u64;
 
     /// √x, correctly rounded (`libm::sqrt`/`libm::sqrtf`).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::Real;
+    /// assert_eq!(2.0_f64.libm_sqrt(), core::f64::consts::SQRT_2);
+    /// ```
     fn libm_sqrt(self) -> Self;
     /// The natural logarithm ln x (`libm::log`/`libm::logf`).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::Real;
+    /// assert_eq!(1.0_f64.libm_ln(), 0.0);
+    /// assert!((core::f64::consts::E.libm_ln() - 1.0).abs() <= f64::EPSILON);
+    /// ```
     fn libm_ln(self) -> Self;
     /// The exponential eˣ (`libm::exp`/`libm::expf`).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::Real;
+    /// assert_eq!(0.0_f32.libm_exp(), 1.0);
+    /// assert!((1.0_f64.libm_exp() - core::f64::consts::E).abs() <= 2.0 * f64::EPSILON);
+    /// ```
     fn libm_exp(self) -> Self;
 
     /// The binary exponent e with |x| = m·2ᵉ, m ∈ [0.5, 1) (`libm::frexp`); 0 for zero and
     /// non-finite values.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::Real;
+    /// assert_eq!(0.75_f64.binary_exponent(), 0);
+    /// assert_eq!((-8.0_f32).binary_exponent(), 4);
+    /// assert_eq!(f64::NAN.binary_exponent(), 0);
+    /// ```
     fn binary_exponent(self) -> i32;
     /// x·2ᵏ computed exactly unless the result over- or underflows (`libm::scalbn`).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::Real;
+    /// assert_eq!(3.0_f64.scale_by_power_of_two(-2), 0.75);
+    /// assert_eq!(1.0_f32.scale_by_power_of_two(200), f32::INFINITY);
+    /// ```
     fn scale_by_power_of_two(self, k: i32) -> Self;
 }
 

@@ -91,7 +91,19 @@ impl<T: Real, const D: usize> Pushed<T, D> {
 }
 
 impl<T: Real, const D: usize> VjpAccumulator<T, D> {
-    /// Adds one sample and its upstream gradient gⱼ = ∂ℓ/∂xⱼ: D² + D multiply-adds, no checks.
+    /// Adds one sample and its upstream gradient gⱼ = ∂ℓ/∂xⱼ: D² + D multiply-adds, no checks
+    /// (a non-finite input is reported by [`finish`](Self::finish)).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::zeros(), Matrix2::new(1.0, 0.0, 0.5, 1.0))?;
+    /// let sample = mvn.reparameterize(Vector2::new(0.3, -1.0));
+    /// let mut accumulator = mvn.vjp_accumulator();
+    /// accumulator.push(&sample, &Vector2::new(1.0, 0.0));
+    /// assert_eq!(accumulator.finish()?.loc, Vector2::new(1.0, 0.0)); // ∂ℓ/∂loc = Σ g
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
     pub fn push(&mut self, sample: &Sample<T, D>, grad_value: &SVector<T, D>) {
         self.sums.push(sample, grad_value);
     }
@@ -100,6 +112,18 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
     ///
     /// If `other` belongs to a different `scale_tril`, the mismatch is remembered and
     /// [`finish`](Self::finish) returns [`Error::AccumulatorMismatch`].
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, Error, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::zeros(), Matrix2::new(1.0, 0.0, 0.5, 1.0))?;
+    /// let other = OmtMvn::new(Vector2::zeros(), Matrix2::identity())?;
+    /// let mut shard = mvn.vjp_accumulator();
+    /// shard.merge(&mvn.vjp_accumulator()); // same distribution: fine
+    /// shard.merge(&other.vjp_accumulator()); // another one: remembered
+    /// assert_eq!(shard.finish(), Err(Error::AccumulatorMismatch));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn merge(&mut self, other: &Self) {
         self.mismatched |= other.mismatched || other.scale_tril != self.scale_tril;
         self.sums.merge(&other.sums);
@@ -113,6 +137,18 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
     /// overflowed), [`Error::IllConditioned`] where κ(L)·u reaches
     /// [`KAPPA_U_LIMIT`](crate::omt::KAPPA_U_LIMIT) (see [`OmtMvn::vjp`]), [`Error::Overflow`]
     /// or an SVD error from the finish (see [`crate::omt`]).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, Error, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::zeros(), Matrix2::new(1.0, 0.0, 0.5, 1.0))?;
+    /// assert_eq!(mvn.vjp_accumulator().finish()?.scale_tril, Matrix2::zeros()); // empty batch
+    /// let mut accumulator = mvn.vjp_accumulator();
+    /// let sample = mvn.reparameterize(Vector2::new(0.3, f64::NAN));
+    /// accumulator.push(&sample, &Vector2::new(1.0, 1.0));
+    /// assert_eq!(accumulator.finish(), Err(Error::NonFiniteBatch));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn finish(self) -> Result<Grads<T, D>, Error> {
         if self.mismatched {
             return Err(Error::AccumulatorMismatch);

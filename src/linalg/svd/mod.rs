@@ -111,6 +111,14 @@ pub struct LeftSvd<T: Real, const D: usize> {
 impl<T: Real, const D: usize> Svd<T, D> {
     /// Decomposes `matrix`.
     ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{linalg::Svd, nalgebra::Matrix2};
+    /// let svd = Svd::new(&Matrix2::new(0.0, 2.0, 1.0, 0.0))?;
+    /// assert_eq!(svd.singular_values.as_slice(), &[2.0, 1.0]);
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::NonFiniteMatrix`] for a NaN or infinite entry, [`Error::SvdNotConverged`] past
     /// [`MAX_SWEEPS`] sweeps, [`Error::Overflow`] when a singular value exceeds the float range
@@ -161,6 +169,15 @@ impl<T: Real, const D: usize> Svd<T, D> {
 impl<T: Real, const D: usize> LeftSvd<T, D> {
     /// Computes the left singular vectors and the singular values of `matrix`.
     ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{linalg::LeftSvd, nalgebra::Matrix2};
+    /// let svd = LeftSvd::new(&Matrix2::new(1.0, 0.0, 0.0, 3.0))?;
+    /// assert_eq!(svd.singular_values.as_slice(), &[3.0, 1.0]);
+    /// assert_eq!(svd.u.column(0).abs(), Matrix2::<f64>::identity().column(1));
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// As [`Svd::new`].
     pub fn new(matrix: &SMatrix<T, D, D>) -> Result<Self, Error> {
@@ -168,6 +185,14 @@ impl<T: Real, const D: usize> LeftSvd<T, D> {
     }
 
     /// As [`new`](Self::new) with at most `max_sweeps` sweeps (see [`Svd::with_max_sweeps`]).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{linalg::LeftSvd, nalgebra::Matrix3, Error};
+    /// let a = Matrix3::new(4.0, 1.0, 0.0, 2.0, 3.0, 1.0, 1.0, -1.0, 0.5);
+    /// assert_eq!(LeftSvd::with_max_sweeps(&a, 1), Err(Error::SvdNotConverged { sweeps: 1 }));
+    /// # Ok::<(), Error>(())
+    /// ```
     ///
     /// # Errors
     /// As [`Svd::with_max_sweeps`].
