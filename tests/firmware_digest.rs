@@ -1,9 +1,9 @@
 //! The firmware's workload, run on the host through the very same source file: its digest must
-//! equal the one checked into `examples/firmware/expected-digest`, which the Cortex-M0 and
+//! equal the one checked into `tests/firmware/expected-digest`, which the Cortex-M0 and
 //! Cortex-M4F builds print under QEMU (`examples/firmware/run.sh` compares them).
 
 #[allow(dead_code)]
-#[path = "../examples/firmware/src/workload.rs"]
+#[path = "firmware/workload.rs"]
 mod workload;
 
 struct Lines(Vec<String>);
@@ -16,7 +16,7 @@ impl workload::Sink for Lines {
 }
 
 fn expected_digest() -> u64 {
-    let text = include_str!("../examples/firmware/expected-digest");
+    let text = include_str!("firmware/expected-digest");
     u64::from_str_radix(text.trim(), 16).expect("a hex digest")
 }
 

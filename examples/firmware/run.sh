@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds the firmware for the Cortex-M4F and the Cortex-M0, runs each under QEMU, and checks
-# that both print the digest checked into expected-digest (which the host test
+# that both print the digest checked into tests/firmware/expected-digest (which the host test
 # tests/firmware_digest.rs asserts for x86_64). Also runs the minimal firmware and prints the
 # flash footprint of both ELFs. Exits non-zero on any difference or failure.
 set -euo pipefail
 cd "$(dirname "$0")"
-expected="$(tr -d '[:space:]' < expected-digest)"
+expected="$(tr -d '[:space:]' < ../../tests/firmware/expected-digest)"
 size_tool="$(command -v arm-none-eabi-size || command -v size)"
 status=0
 for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do

@@ -11,6 +11,8 @@ use omt_mvn::{OmtMvn, Sample};
 use panic_semihosting as _;
 
 mod stack;
+// The workload lives beside the host test that runs it too, so that the package ships it.
+#[path = "../../../tests/firmware/workload.rs"]
 mod workload;
 
 struct Semihosting;
