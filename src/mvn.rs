@@ -176,9 +176,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// assert_eq!(OmtMvn::new(Vector2::zeros(), bad), Err(Error::NonPositiveDiagonal { index: 1 }));
     /// ```
     pub fn new(loc: SVector<T, D>, scale_tril: SMatrix<T, D, D>) -> Result<Self, Error> {
-        if let Some(index) = loc.iter().position(|x| !x.is_finite_value()) {
-            return Err(Error::NonFiniteLoc { index });
-        }
+        check_finite_loc(&loc)?;
         // One pass in storage order, column by column: zeros above the diagonal, a positive
         // finite diagonal, finite entries below. Folds rather than short-circuiting `all`, so
         // that the loops vectorize (docs/PERFORMANCE.md#the-accumulation-and-small-kernels).
@@ -242,9 +240,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
         loc: SVector<T, D>,
         covariance: SMatrix<T, D, D>,
     ) -> Result<Self, Error> {
-        if let Some(index) = loc.iter().position(|x| !x.is_finite_value()) {
-            return Err(Error::NonFiniteLoc { index });
-        }
+        check_finite_loc(&loc)?;
         if let Some((row, col)) = first_non_finite(&covariance) {
             return Err(Error::NonFiniteCovariance { row, col });
         }
@@ -523,5 +519,14 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     fn half_d_log_two_pi(&self) -> T {
         // ½ ln 2π, rounded once from its exact value, so no libm call is involved.
         T::from_f64_rounded(0.918_938_533_204_672_7) * T::from_count(D)
+    }
+}
+
+/// [`Error::NonFiniteLoc`] for the first NaN or infinite entry of `loc`: the first check of both
+/// constructors.
+fn check_finite_loc<T: Real, const D: usize>(loc: &SVector<T, D>) -> Result<(), Error> {
+    match loc.iter().position(|x| !x.is_finite_value()) {
+        Some(index) => Err(Error::NonFiniteLoc { index }),
+        None => Ok(()),
     }
 }
