@@ -1,62 +1,23 @@
-//! Stochastic variational inference without autograd, as a firmware author would write it.
+//! Stochastic variational inference with an OMT guide, on the library's `svi` API.
 //!
-//! The model is a correlated D-dimensional Gaussian p(x) = N(m, Σ*) (default D = 8), whose score
-//! ∇log p(x) = −Σ*⁻¹(x − m) is analytic, so the exact posterior is known and the KL divergence
-//! from the guide to it can be printed as the optimization runs. The guide is an `OmtMvn` whose
-//! `scale_tril` stays a lower Cholesky factor through an unconstrained parameterization:
-//! off-diagonal entries are free, diagonal entries are softplus(θᵢᵢ).
+//! The model is a correlated D-dimensional Gaussian p(x) = N(m, Σ*), whose log density and score
+//! ∇log p(x) = −Σ*⁻¹(x − m) are analytic: the user's whole part is [`Target::model`]. Because
+//! the posterior is known, the KL divergence KL(q ‖ p) from the guide can be printed as the
+//! optimization runs. The guide starts at N(0, I), with `scale_tril` through
+//! `SoftplusLowerCholesky`, and ClippedAdam (Pyro's SVI default) moves it.
 //!
-//! ELBO(μ, L) = E_q[log p(x)] + H(q); its gradient is the OMT vjp of the score at the samples plus
-//! the entropy gradient diag(1/Lᵢᵢ), then the chain rule through softplus. A small Adam ascends it.
-//! At the end the same runs are repeated with the plain reparameterization estimator on the same
-//! seeds, and the two are compared.
+//! Every run is repeated with the plain reparameterization estimator on the same seeds.
 //!
-//! Run with `cargo run --release --example svi` (or `-- 16` for D = 16... any of 2, 4, 8, 16).
+//! Run with `cargo run --release --example svi` (D = 8), `-- 16` for D = 16 (any of 2, 4, 8, 16),
+//! and `-- 8 --plot docs/svi.svg` to draw KL(q ‖ p) against steps and against time.
 
 use omt_mvn::nalgebra::{SMatrix, SVector};
+use omt_mvn::optim::ClippedAdam;
 use omt_mvn::rand_core::SeedableRng;
-use omt_mvn::{Error, Grads, OmtMvn};
+use omt_mvn::svi::{Estimator, Guide, Svi};
+use omt_mvn::transform::SoftplusLowerCholesky;
+use omt_mvn::{Error, OmtMvn};
 use std::time::Instant;
-
-/// Which backward pass estimates the ELBO gradient.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Estimator {
-    Omt,
-    Reparam,
-}
-
-/// What one run is asked to do.
-#[derive(Clone, Copy, Debug)]
-pub struct Config {
-    pub steps: usize,
-    pub samples_per_step: usize,
-    pub learning_rate: f64,
-    pub kl_threshold: f64,
-    pub seed: u64,
-    pub report_every: Option<usize>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            steps: 10_000,
-            samples_per_step: 16,
-            learning_rate: 0.05,
-            kl_threshold: 0.01,
-            seed: 1,
-            report_every: None,
-        }
-    }
-}
-
-/// How one run went.
-#[derive(Clone, Copy, Debug)]
-pub struct Report {
-    /// First step after which KL(q ‖ p) < threshold, if any.
-    pub steps_to_threshold: Option<usize>,
-    /// KL(q ‖ p) averaged over the last tenth of the run (the iterates jitter with the noise).
-    pub final_kl: f64,
-}
 
 /// The target N(m, Σ*), kept as a distribution of its own (its precision and log-determinant are
 /// what the score and the KL need).
@@ -83,9 +44,16 @@ impl<const D: usize> Target<D> {
         Target { precision: posterior.precision(), posterior }
     }
 
-    /// ∇log p(x) = −Σ*⁻¹(x − m).
-    pub fn score(&self, x: &SVector<f64, D>) -> SVector<f64, D> {
-        -(self.precision * (x - self.posterior.loc()))
+    /// The standard normal N(0, I).
+    pub fn standard() -> Self {
+        let posterior = OmtMvn::new(SVector::zeros(), SMatrix::identity()).expect("valid");
+        Target { precision: SMatrix::identity(), posterior }
+    }
+
+    /// What SVI asks of the user: (log p(x), ∇ₓ log p(x)), the score being −Σ*⁻¹(x − m).
+    pub fn model(&self, x: &SVector<f64, D>) -> (f64, SVector<f64, D>) {
+        let score = -(self.precision * (x - self.posterior.loc()));
+        (self.posterior.log_prob(x), score)
     }
 
     /// KL(q ‖ p) = ½[tr(Σ*⁻¹Σ_q) + (m − μ)ᵀΣ*⁻¹(m − μ) − D + ln det Σ* − ln det Σ_q]; the
@@ -99,209 +67,248 @@ impl<const D: usize> Target<D> {
     }
 }
 
-/// softplus(θ) = ln(1 + eᶿ), computed without overflow.
-fn softplus(theta: f64) -> f64 {
-    if theta > 0.0 { theta + libm::log1p(libm::exp(-theta)) } else { libm::log1p(libm::exp(theta)) }
+/// What one run is asked to do.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    pub steps: usize,
+    pub num_particles: usize,
+    pub learning_rate: f64,
+    /// ClippedAdam's learning-rate decay per step: a decaying rate lets the iterates settle below
+    /// the noise floor a constant one leaves.
+    pub decay: f64,
+    pub kl_threshold: f64,
+    pub seed: u64,
 }
 
-/// softplus′(θ) = 1/(1 + e⁻ᶿ).
-fn sigmoid(theta: f64) -> f64 {
-    1.0 / (1.0 + libm::exp(-theta))
-}
-
-/// Inverse of softplus, for the initial value: θ = ln(eˣ − 1).
-fn softplus_inverse(x: f64) -> f64 {
-    x + libm::log(-libm::expm1(-x))
-}
-
-/// Adam (Kingma & Ba, 2015) on one parameter block, ascending.
-struct Adam<const R: usize, const C: usize> {
-    first: SMatrix<f64, R, C>,
-    second: SMatrix<f64, R, C>,
-}
-
-impl<const R: usize, const C: usize> Adam<R, C> {
-    fn new() -> Self {
-        Adam { first: SMatrix::zeros(), second: SMatrix::zeros() }
-    }
-
-    fn ascend(
-        &mut self,
-        parameter: &mut SMatrix<f64, R, C>,
-        gradient: &SMatrix<f64, R, C>,
-        step: usize,
-        rate: f64,
-    ) {
-        let (beta1, beta2, epsilon) = (0.9, 0.999, 1e-8);
-        self.first = self.first * beta1 + gradient * (1.0 - beta1);
-        self.second = self.second * beta2 + gradient.component_mul(gradient) * (1.0 - beta2);
-        let correction1 = 1.0 - libm::pow(beta1, step as f64);
-        let correction2 = 1.0 - libm::pow(beta2, step as f64);
-        for ((p, m), v) in parameter.iter_mut().zip(self.first.iter()).zip(self.second.iter()) {
-            *p += rate * (m / correction1) / (libm::sqrt(v / correction2) + epsilon);
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            steps: 6000,
+            num_particles: 4,
+            learning_rate: 0.05,
+            decay: 0.999,
+            kl_threshold: 0.01,
+            seed: 1,
         }
     }
 }
 
-/// The guide's unconstrained parameters: μ and θ (lower triangle; diagonal through softplus).
-pub struct Guide<const D: usize> {
-    loc: SVector<f64, D>,
-    theta: SMatrix<f64, D, D>,
+/// How one run went: KL(q ‖ p) and the seconds spent in SVI steps so far, after every step.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    pub kl: Vec<f64>,
+    pub seconds: Vec<f64>,
 }
 
-impl<const D: usize> Guide<D> {
-    /// N(0, I) to start.
-    pub fn standard() -> Self {
-        Guide {
-            loc: SVector::zeros(),
-            theta: SMatrix::from_diagonal_element(softplus_inverse(1.0)),
-        }
+impl Trace {
+    /// First step (counted from 1) after which KL(q ‖ p) < threshold, if any.
+    pub fn steps_to(&self, threshold: f64) -> Option<usize> {
+        self.kl.iter().position(|&kl| kl < threshold).map(|step| step + 1)
     }
 
-    pub fn distribution(&self) -> Result<OmtMvn<f64, D>, Error> {
-        let scale_tril = SMatrix::from_fn(|i, j| {
-            let theta = self.theta[(i, j)];
-            if i == j {
-                softplus(theta)
-            } else if i > j {
-                theta
-            } else {
-                0.0
-            }
-        });
-        OmtMvn::new(self.loc, scale_tril)
+    /// KL(q ‖ p) averaged over the last tenth of the run (the iterates jitter with the noise).
+    pub fn final_kl(&self) -> f64 {
+        let tail = &self.kl[self.kl.len() - self.kl.len().div_ceil(10)..];
+        tail.iter().sum::<f64>() / tail.len() as f64
     }
 }
 
-/// One SVI step: draws `n` samples, returns the ELBO estimate and the gradient with respect to
-/// (μ, L) of the ELBO (score vjp + entropy gradient).
-pub fn elbo_gradient<const D: usize, R: omt_mvn::rand_core::Rng>(
-    guide: &OmtMvn<f64, D>,
-    target: &Target<D>,
-    estimator: Estimator,
-    n: usize,
-    rng: &mut R,
-) -> Result<(f64, Grads<f64, D>), Error> {
-    let mut accumulator = guide.vjp_accumulator();
-    let mut reparam_samples = Vec::new();
-    let mut reparam_grads = Vec::new();
-    let mut log_density = 0.0;
-    for _ in 0..n {
-        let sample = guide.rsample(rng);
-        let grad_value = target.score(&sample.value) / n as f64;
-        log_density += target.posterior.log_prob(&sample.value) / n as f64;
-        match estimator {
-            Estimator::Omt => accumulator.push(&sample, &grad_value),
-            Estimator::Reparam => {
-                reparam_samples.push(sample);
-                reparam_grads.push(grad_value);
-            }
-        }
-    }
-    let mut grads = match estimator {
-        Estimator::Omt => accumulator.finish()?,
-        Estimator::Reparam => guide.reparam_vjp(&reparam_samples, &reparam_grads)?,
-    };
-    grads.scale_tril += guide.entropy_grad_scale_tril();
-    Ok((log_density + guide.entropy(), grads))
-}
-
-/// Runs SVI from N(0, I) and reports how fast KL(q ‖ p) fell.
+/// SVI from N(0, I); the guide's `scale_tril` through softplus, ClippedAdam on both parameters.
 pub fn run<const D: usize>(
     target: &Target<D>,
     estimator: Estimator,
     config: &Config,
-) -> Result<Report, Error> {
+) -> Result<Trace, Error> {
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(config.seed);
-    let mut guide = Guide::<D>::standard();
-    let (mut adam_loc, mut adam_theta) = (Adam::<D, 1>::new(), Adam::<D, D>::new());
-    let mut steps_to_threshold = None;
-    let tail_start = config.steps - config.steps / 10;
-    let mut tail_kl = 0.0;
-    for step in 1..=config.steps {
-        let distribution = guide.distribution()?;
-        let (elbo, grads) =
-            elbo_gradient(&distribution, target, estimator, config.samples_per_step, &mut rng)?;
-        // Chain rule into θ: off-diagonal entries are L itself, the diagonal goes through softplus.
-        let theta_grad = SMatrix::<f64, D, D>::from_fn(|i, j| {
-            if i == j {
-                grads.scale_tril[(i, i)] * sigmoid(guide.theta[(i, i)])
-            } else {
-                grads.scale_tril[(i, j)]
-            }
-        });
-        // A decaying step size (∝ 1/t after a warm period) lets the iterates settle below the
-        // noise floor a constant one leaves.
-        let rate = config.learning_rate / (1.0 + step as f64 / 500.0);
-        adam_loc.ascend(&mut guide.loc, &grads.loc, step, rate);
-        adam_theta.ascend(&mut guide.theta, &theta_grad, step, rate);
-        let kl = target.kl_from(&guide.distribution()?);
-        if steps_to_threshold.is_none() && kl < config.kl_threshold {
-            steps_to_threshold = Some(step);
-        }
-        if step > tail_start {
-            tail_kl += kl / (config.steps - tail_start) as f64;
-        }
-        if let Some(every) = config.report_every
-            && (step % every == 0 || step == 1)
-        {
-            println!("  step {step:5}   ELBO ≈ {elbo:9.4}   KL(q ‖ p) = {kl:.5}");
-        }
+    let guide = Guide::new(SVector::zeros(), SMatrix::identity(), SoftplusLowerCholesky)?;
+    let (lr, lrd) = (config.learning_rate, config.decay);
+    let loc_optimizer = ClippedAdam::new(lr).with_lrd(lrd);
+    let theta_optimizer = ClippedAdam::new(lr).with_lrd(lrd);
+    let mut svi = Svi::new(guide, loc_optimizer, theta_optimizer)
+        .with_estimator(estimator)
+        .with_num_particles(config.num_particles);
+    let mut trace = Trace { kl: Vec::new(), seconds: Vec::new() };
+    let mut elapsed = 0.0;
+    for _ in 0..config.steps {
+        let start = Instant::now();
+        svi.step(&mut rng, |x| target.model(x))?;
+        elapsed += start.elapsed().as_secs_f64();
+        trace.kl.push(target.kl_from(&svi.guide().distribution()?));
+        trace.seconds.push(elapsed);
     }
-    Ok(Report { steps_to_threshold, final_kl: tail_kl })
+    Ok(trace)
 }
 
-fn compare<const D: usize>() -> Result<(), Error> {
+fn compare<const D: usize>(plot: Option<&str>) -> Result<(), Error> {
     let target = Target::<D>::correlated();
     let config = Config::default();
     println!(
-        "SVI on a correlated {D}-D Gaussian: {} steps of {} samples, Adam lr {}, from N(0, I); KL(q ‖ p) = {:.3} at the start",
-        config.steps,
-        config.samples_per_step,
-        config.learning_rate,
-        target.kl_from(&Guide::<D>::standard().distribution()?),
+        "SVI on a correlated {D}-D Gaussian: {} steps of {} particles, ClippedAdam lr {} (decay {}/step), from N(0, I)",
+        config.steps, config.num_particles, config.learning_rate, config.decay
     );
-    println!("OMT gradients, seed 1:");
-    let start = Instant::now();
-    let first = run(&target, Estimator::Omt, &Config { report_every: Some(1000), ..config })?;
-    let reached = match first.steps_to_threshold {
-        Some(steps) => format!("KL below {} after {steps} steps", config.kl_threshold),
-        None => format!("KL not below {} in {} steps", config.kl_threshold, config.steps),
-    };
-    println!("  ({:.2} s; {reached})", start.elapsed().as_secs_f64());
-
     let seeds = 1..=5u64;
-    println!("\nOMT against plain reparameterization, same seeds {seeds:?}:");
-    println!(
-        "  estimator   mean steps to KL < {}   mean final KL   runs reaching it",
-        config.kl_threshold
-    );
+    println!("seeds {seeds:?}; KL(q ‖ p) threshold {}", config.kl_threshold);
+    println!("  estimator   runs reaching it   mean steps to it   mean final KL   seconds per run");
+    let mut traces = Vec::new();
     for estimator in [Estimator::Omt, Estimator::Reparam] {
-        let reports: Vec<Report> = seeds
+        let runs: Vec<Trace> = seeds
             .clone()
             .map(|seed| run(&target, estimator, &Config { seed, ..config }))
             .collect::<Result<_, _>>()?;
-        let reached: Vec<usize> = reports.iter().filter_map(|r| r.steps_to_threshold).collect();
-        let mean_steps = reached.iter().sum::<usize>() as f64 / reached.len().max(1) as f64;
-        let mean_kl = reports.iter().map(|r| r.final_kl).sum::<f64>() / reports.len() as f64;
+        let reached: Vec<usize> =
+            runs.iter().filter_map(|trace| trace.steps_to(config.kl_threshold)).collect();
+        let mean_steps = match reached.len() {
+            0 => "never".to_string(),
+            n => format!("{:.0}", reached.iter().sum::<usize>() as f64 / n as f64),
+        };
+        let mean = |values: Vec<f64>| values.iter().sum::<f64>() / values.len() as f64;
+        let final_kl = mean(runs.iter().map(Trace::final_kl).collect());
+        let seconds = mean(runs.iter().map(|t| t.seconds.last().copied().unwrap_or(0.0)).collect());
         println!(
-            "  {:9}   {:27.0}   {:13.5}   {}/{}",
+            "  {:9}   {:>16}   {:>16}   {:13.5}   {:15.3}",
             format!("{estimator:?}"),
+            format!("{}/{}", reached.len(), runs.len()),
             mean_steps,
-            mean_kl,
-            reached.len(),
-            reports.len()
+            final_kl,
+            seconds
         );
+        traces.push((estimator, runs));
+    }
+    if let Some(path) = plot {
+        std::fs::write(path, plot::svg(D, &traces)).expect("the plot's path is writable");
+        println!("wrote {path}");
     }
     Ok(())
 }
 
 fn main() -> Result<(), Error> {
-    let dimension: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(8);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let plot = args.iter().position(|a| a == "--plot").and_then(|i| args.get(i + 1));
+    let dimension = match args.first().filter(|a| !a.starts_with("--")) {
+        None => 8,
+        Some(text) => match text.parse::<usize>() {
+            Ok(d) => d,
+            Err(_) => {
+                eprintln!("usage: svi [D] [--plot FILE.svg], D one of 2, 4, 8, 16 (not {text:?})");
+                std::process::exit(2);
+            }
+        },
+    };
     match dimension {
-        2 => compare::<2>(),
-        4 => compare::<4>(),
-        16 => compare::<16>(),
-        _ => compare::<8>(),
+        2 => compare::<2>(plot.map(String::as_str)),
+        4 => compare::<4>(plot.map(String::as_str)),
+        8 => compare::<8>(plot.map(String::as_str)),
+        16 => compare::<16>(plot.map(String::as_str)),
+        other => {
+            eprintln!("svi: built for D = 2, 4, 8 or 16, not {other}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// A two-panel SVG by hand (no plotting dependency): KL(q ‖ p) on a log scale against steps and
+/// against seconds, one line per seed, OMT in blue and the plain estimator in orange.
+mod plot {
+    use super::Trace;
+    use omt_mvn::svi::Estimator;
+    use std::fmt::Write;
+
+    const WIDTH: f64 = 900.0;
+    const HEIGHT: f64 = 360.0;
+    const PANEL: f64 = 380.0;
+    const TOP: f64 = 40.0;
+    const PLOT_HEIGHT: f64 = 260.0;
+    const LEFT: [f64; 2] = [60.0, 510.0];
+    const KL_RANGE: (f64, f64) = (-3.0, 1.0); // log₁₀ KL
+
+    fn color(estimator: Estimator) -> &'static str {
+        match estimator {
+            Estimator::Omt => "#1f77b4",
+            Estimator::Reparam => "#ff7f0e",
+        }
+    }
+
+    fn y(kl: f64) -> f64 {
+        let log = kl.max(1e-12).log10().clamp(KL_RANGE.0, KL_RANGE.1);
+        TOP + PLOT_HEIGHT * (KL_RANGE.1 - log) / (KL_RANGE.1 - KL_RANGE.0)
+    }
+
+    fn axes(out: &mut String, left: f64, label: &str, x_max: f64) {
+        let bottom = TOP + PLOT_HEIGHT;
+        let _ = write!(
+            out,
+            r#"<rect x="{left}" y="{TOP}" width="{PANEL}" height="{PLOT_HEIGHT}" fill="none" stroke="black"/>"#
+        );
+        for decade in KL_RANGE.0 as i32..=KL_RANGE.1 as i32 {
+            let y = y(10f64.powi(decade));
+            let _ = write!(
+                out,
+                r##"<line x1="{left}" x2="{}" y1="{y}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" font-size="11" text-anchor="end">1e{decade}</text>"##,
+                left + PANEL,
+                left - 4.0,
+                y + 4.0
+            );
+        }
+        for tick in 0..=4 {
+            let x = left + PANEL * tick as f64 / 4.0;
+            let value = x_max * tick as f64 / 4.0;
+            let text = if x_max >= 100.0 { format!("{value:.0}") } else { format!("{value:.3}") };
+            let _ = write!(
+                out,
+                r#"<text x="{x}" y="{}" font-size="11" text-anchor="middle">{text}</text>"#,
+                bottom + 14.0
+            );
+        }
+        let _ = write!(
+            out,
+            r#"<text x="{}" y="{}" font-size="12" text-anchor="middle">{label}</text>"#,
+            left + PANEL / 2.0,
+            bottom + 32.0
+        );
+    }
+
+    fn line(out: &mut String, points: impl Iterator<Item = (f64, f64)>, stroke: &str) {
+        let mut path = String::new();
+        for (x, y) in points {
+            let _ = write!(path, "{x:.1},{y:.1} ");
+        }
+        let _ = write!(
+            out,
+            r#"<polyline points="{path}" fill="none" stroke="{stroke}" stroke-width="1" opacity="0.8"/>"#
+        );
+    }
+
+    /// One point in every `stride` steps keeps the file small.
+    pub fn svg(dimension: usize, traces: &[(Estimator, Vec<Trace>)]) -> String {
+        let steps = traces.iter().flat_map(|(_, runs)| runs.iter().map(|t| t.kl.len())).max();
+        let steps = steps.unwrap_or(1).max(1) as f64;
+        let seconds = traces
+            .iter()
+            .flat_map(|(_, runs)| runs.iter().filter_map(|t| t.seconds.last().copied()))
+            .fold(1e-9, f64::max);
+        let mut out = format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif">"#
+        );
+        let _ = write!(
+            out,
+            r#"<text x="{}" y="20" font-size="14" text-anchor="middle">KL(q ‖ p) during SVI on a correlated {dimension}-D Gaussian: OMT (blue) and plain reparameterization (orange), 5 seeds</text>"#,
+            WIDTH / 2.0
+        );
+        axes(&mut out, LEFT[0], "SVI steps", steps);
+        axes(&mut out, LEFT[1], "seconds (SVI steps only, release build)", seconds);
+        for (estimator, runs) in traces {
+            for trace in runs {
+                let stride = (trace.kl.len() / 250).max(1);
+                let picked = || trace.kl.iter().zip(&trace.seconds).enumerate().step_by(stride);
+                let by_step = picked()
+                    .map(|(step, (&kl, _))| (LEFT[0] + PANEL * (step + 1) as f64 / steps, y(kl)));
+                line(&mut out, by_step, color(*estimator));
+                let by_time =
+                    picked().map(|(_, (&kl, &time))| (LEFT[1] + PANEL * time / seconds, y(kl)));
+                line(&mut out, by_time, color(*estimator));
+            }
+        }
+        out.push_str("</svg>\n");
+        out
     }
 }

@@ -96,6 +96,17 @@ pub enum Error {
         /// The row and column of the failing pivot.
         index: usize,
     },
+    /// An optimizer was handed a NaN or infinite gradient entry (the step was not taken).
+    NonFiniteGradient {
+        /// Row of the first offending entry.
+        row: usize,
+        /// Column of the first offending entry.
+        col: usize,
+    },
+    /// The model closure of an SVI step returned a NaN or infinite log density or score.
+    NonFiniteModel,
+    /// An SVI step was asked to draw no samples.
+    NoParticles,
     /// A fixed-capacity output (a `heapless::Vec`) has no room for the requested count.
     CapacityExceeded {
         /// The count asked for.
@@ -148,6 +159,13 @@ impl fmt::Display for Error {
                 f,
                 "the covariance is not positive definite (Cholesky pivot {index} is not positive)"
             ),
+            Error::NonFiniteGradient { row, col } => {
+                write!(f, "gradient[{row}][{col}] is not finite; the optimizer did not step")
+            }
+            Error::NonFiniteModel => {
+                f.write_str("the model returned a non-finite log density or score")
+            }
+            Error::NoParticles => f.write_str("an SVI step needs at least one particle"),
             Error::CapacityExceeded { requested, available } => write!(
                 f,
                 "asked for {requested} items but the output has room for {available}"

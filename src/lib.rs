@@ -65,7 +65,10 @@ pub mod linalg;
 pub mod mvn;
 pub mod normal;
 pub mod omt;
+pub mod optim;
 pub mod real;
+pub mod svi;
+pub mod transform;
 pub mod vjp;
 
 pub use error::Error;

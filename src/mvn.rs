@@ -177,34 +177,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// ```
     pub fn new(loc: SVector<T, D>, scale_tril: SMatrix<T, D, D>) -> Result<Self, Error> {
         check_finite_loc(&loc)?;
-        // One pass in storage order, column by column: zeros above the diagonal, a positive
-        // finite diagonal, finite entries below. Folds rather than short-circuiting `all`, so
-        // that the loops vectorize (docs/PERFORMANCE.md#the-accumulation-and-small-kernels).
-        // Only an invalid L pays for the row-major scan that names its first offending entry.
-        let valid = scale_tril.data.0.iter().enumerate().all(|(col, column)| {
-            let Some((above, rest)) = column.split_at_checked(col) else { return false };
-            let Some((&diagonal, below)) = rest.split_first() else { return false };
-            above.iter().fold(true, |zero, &entry| zero & (entry == T::ZERO))
-                && diagonal > T::ZERO
-                && diagonal.is_finite_value()
-                && all_finite(below)
-        });
-        if valid {
-            return Ok(OmtMvn { loc, scale_tril });
-        }
-        for (row, entries) in scale_tril.row_iter().enumerate() {
-            for (col, &entry) in entries.iter().enumerate() {
-                if !entry.is_finite_value() {
-                    return Err(Error::NonFiniteScaleTril { row, col });
-                }
-                if col > row && entry != T::ZERO {
-                    return Err(Error::NotLowerTriangular { row, col });
-                }
-                if col == row && entry <= T::ZERO {
-                    return Err(Error::NonPositiveDiagonal { index: row });
-                }
-            }
-        }
+        check_scale_tril(&scale_tril)?;
         Ok(OmtMvn { loc, scale_tril })
     }
 
@@ -520,6 +493,42 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
         // ½ ln 2π, rounded once from its exact value, so no libm call is involved.
         T::from_f64_rounded(0.918_938_533_204_672_7) * T::from_count(D)
     }
+}
+
+/// Checks that `scale_tril` is a Cholesky factor: finite, zero above the diagonal, a positive
+/// diagonal (the errors of [`OmtMvn::new`], first failure in row order).
+pub(crate) fn check_scale_tril<T: Real, const D: usize>(
+    scale_tril: &SMatrix<T, D, D>,
+) -> Result<(), Error> {
+    // One pass in storage order, column by column: zeros above the diagonal, a positive
+    // finite diagonal, finite entries below. Folds rather than short-circuiting `all`, so
+    // that the loops vectorize (docs/PERFORMANCE.md#the-accumulation-and-small-kernels).
+    // Only an invalid L pays for the row-major scan that names its first offending entry.
+    let valid = scale_tril.data.0.iter().enumerate().all(|(col, column)| {
+        let Some((above, rest)) = column.split_at_checked(col) else { return false };
+        let Some((&diagonal, below)) = rest.split_first() else { return false };
+        above.iter().fold(true, |zero, &entry| zero & (entry == T::ZERO))
+            && diagonal > T::ZERO
+            && diagonal.is_finite_value()
+            && all_finite(below)
+    });
+    if valid {
+        return Ok(());
+    }
+    for (row, entries) in scale_tril.row_iter().enumerate() {
+        for (col, &entry) in entries.iter().enumerate() {
+            if !entry.is_finite_value() {
+                return Err(Error::NonFiniteScaleTril { row, col });
+            }
+            if col > row && entry != T::ZERO {
+                return Err(Error::NotLowerTriangular { row, col });
+            }
+            if col == row && entry <= T::ZERO {
+                return Err(Error::NonPositiveDiagonal { index: row });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// [`Error::NonFiniteLoc`] for the first NaN or infinite entry of `loc`: the first check of both

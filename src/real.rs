@@ -123,6 +123,33 @@ pub trait Real: RealField + Copy + Default + sealed::Sealed {
     /// ```
     fn libm_exp(self) -> Self;
 
+    /// ln(1 + x), accurate for small x ([`libm::log1p`]).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::Real;
+    /// assert_eq!(1e-20_f64.libm_ln_1p(), 1e-20);
+    /// ```
+    fn libm_ln_1p(self) -> Self;
+
+    /// eˣ − 1, accurate for small x ([`libm::expm1`]).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::Real;
+    /// assert_eq!(1e-20_f64.libm_exp_m1(), 1e-20);
+    /// ```
+    fn libm_exp_m1(self) -> Self;
+
+    /// selfᵉˣᵖᵒⁿᵉⁿᵗ ([`libm::pow`]).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::Real;
+    /// assert_eq!(0.5_f64.libm_pow(3.0), 0.125);
+    /// ```
+    fn libm_pow(self, exponent: Self) -> Self;
+
     /// The binary exponent e with |x| = m·2ᵉ, m ∈ [0.5, 1) (`libm::frexp`); 0 for zero and
     /// non-finite values.
     ///
@@ -181,6 +208,15 @@ impl Real for f64 {
     fn libm_exp(self) -> Self {
         libm::exp(self)
     }
+    fn libm_ln_1p(self) -> Self {
+        libm::log1p(self)
+    }
+    fn libm_exp_m1(self) -> Self {
+        libm::expm1(self)
+    }
+    fn libm_pow(self, exponent: Self) -> Self {
+        libm::pow(self, exponent)
+    }
     fn binary_exponent(self) -> i32 {
         if self.is_finite() { libm::frexp(self).1 } else { 0 }
     }
@@ -224,6 +260,15 @@ impl Real for f32 {
     }
     fn libm_exp(self) -> Self {
         libm::expf(self)
+    }
+    fn libm_ln_1p(self) -> Self {
+        libm::log1pf(self)
+    }
+    fn libm_exp_m1(self) -> Self {
+        libm::expm1f(self)
+    }
+    fn libm_pow(self, exponent: Self) -> Self {
+        libm::powf(self, exponent)
     }
     fn binary_exponent(self) -> i32 {
         if self.is_finite() { libm::frexpf(self).1 } else { 0 }

@@ -155,6 +155,36 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
         }
         self.sums.gradients(&self.scale_tril)
     }
+
+    /// The plain reparameterization gradients of everything pushed so far: `loc`: Σⱼ gⱼ,
+    /// `scale_tril`: tril(A), the same bits as [`OmtMvn::reparam_vjp`] over the same samples.
+    /// No decomposition, so no error from L's conditioning.
+    ///
+    /// # Errors
+    /// [`Error::AccumulatorMismatch`] after merging a foreign accumulator,
+    /// [`Error::NonFiniteBatch`] if a pushed noise or gradient was not finite.
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::zeros(), Matrix2::new(1.0, 0.0, 0.5, 1.0))?;
+    /// let sample = mvn.reparameterize(Vector2::new(2.0, 3.0));
+    /// let mut accumulator = mvn.vjp_accumulator();
+    /// accumulator.push(&sample, &Vector2::new(1.0, 1.0));
+    /// assert_eq!(accumulator.finish_reparam()?, mvn.reparam_vjp(&[sample], &[Vector2::new(1.0, 1.0)])?);
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
+    pub fn finish_reparam(self) -> Result<Grads<T, D>, Error> {
+        if self.mismatched {
+            return Err(Error::AccumulatorMismatch);
+        }
+        let BatchSums { loc_grad, outer_sum, .. } = self.sums;
+        let scale_tril = outer_sum.lower_triangle();
+        if !all_finite(loc_grad.as_slice()) || !all_finite(scale_tril.as_slice()) {
+            return Err(Error::NonFiniteBatch);
+        }
+        Ok(Grads { loc: loc_grad, scale_tril })
+    }
 }
 
 impl<T: Real, const D: usize> BatchSums<T, D> {

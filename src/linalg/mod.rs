@@ -50,14 +50,14 @@ pub(crate) fn all_finite<T: Real>(entries: &[T]) -> bool {
 }
 
 /// (row, column) of the first non-finite entry in storage (column-major) order, if any.
-pub(crate) fn first_non_finite<T: Real, const D: usize>(
-    matrix: &nalgebra::SMatrix<T, D, D>,
+pub(crate) fn first_non_finite<T: Real, const R: usize, const C: usize>(
+    matrix: &nalgebra::SMatrix<T, R, C>,
 ) -> Option<(usize, usize)> {
     if all_finite(matrix.as_slice()) {
         return None;
     }
     let index = matrix.as_slice().iter().position(|x| !x.is_finite_value())?;
-    Some((index % D, index / D))
+    Some((index % R, index / R))
 }
 
 /// Squared norms below MIN_POSITIVE/ε (2⁻⁹⁷⁰ in `f64`, 2⁻¹⁰³ in `f32`) have lost bits to

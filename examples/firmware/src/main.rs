@@ -64,6 +64,8 @@ fn report_stack() {
     hprintln!("STACK vjp::<f32, 8> {} bytes", vjp_f32);
     let vjp_f64_8 = stack::peak(vjp_f64::<8>);
     hprintln!("STACK vjp::<f64, 8> {} bytes", vjp_f64_8);
+    let svi_f32_8 = stack::peak(svi_step::<f32, 8>);
+    hprintln!("STACK Svi::step::<f32, 8> {} bytes", svi_f32_8);
     if stack::available() > 24 * 1024 {
         let vjp_f64_16 = stack::peak(vjp_f64::<16>);
         hprintln!("STACK vjp::<f64, 16> {} bytes", vjp_f64_16);
@@ -83,6 +85,23 @@ fn vjp_f64<const D: usize>() -> bool {
     let sample = mvn.reparameterize(SVector::repeat(0.5));
     let grads: SMatrix<f64, D, 1> = sample.value;
     mvn.vjp(&[sample], &[grads]).is_ok()
+}
+
+/// One OMT SVI step (Adam, one particle) from a fresh guide, the `Svi` included in the count.
+#[inline(never)]
+fn svi_step<T: omt_mvn::Real, const D: usize>() -> bool {
+    use omt_mvn::{
+        optim::Adam,
+        svi::{Guide, Svi},
+        transform::LowerCholesky,
+    };
+    let Ok(guide) = Guide::new(SVector::<T, D>::zeros(), SMatrix::identity(), LowerCholesky) else {
+        return false;
+    };
+    let rate = T::from_f64_rounded(0.01);
+    let mut svi = Svi::new(guide, Adam::new(rate), Adam::new(rate));
+    let mut rng = rand_pcg::Pcg32::seed_from_u64(3);
+    svi.step(&mut rng, |x| (-x.dot(x), -*x)).is_ok()
 }
 
 fn unreachable_error() -> ! {
