@@ -108,6 +108,40 @@ fn bench_finish<const D: usize>(c: &mut Criterion) {
     group.finish();
 }
 
+/// One SVI step (`Svi::step`, OMT, one particle, Adam lr 0.01, `LowerCholesky`) towards a
+/// correlated Gaussian N(0, Σ*), Σ* = L*·L*ᵀ with L* = `scale_tril`, cold against warm-started
+/// finishes. Each starts from the guide 300 steps into the run from N(0, I), and every iteration
+/// continues the same optimization path, so the warm start sees L move as SVI moves it. The
+/// plain estimator's step is the same step without the finish.
+fn bench_svi<const D: usize>(c: &mut Criterion) {
+    use omt_mvn::optim::Adam;
+    use omt_mvn::svi::{Estimator, Guide, Svi};
+    use omt_mvn::transform::LowerCholesky;
+    let target = OmtMvn::new(SVector::<f64, D>::zeros(), scale_tril::<D>()).unwrap();
+    let precision = target.precision();
+    let model = |x: &SVector<f64, D>| {
+        let score = -(precision * x);
+        (0.5 * x.dot(&score), score)
+    };
+    let guide = Guide::new(SVector::zeros(), SMatrix::identity(), LowerCholesky).unwrap();
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(9);
+    let mut warm_up = Svi::new(guide, Adam::new(0.01), Adam::new(0.01));
+    for _ in 0..300 {
+        warm_up.step(&mut rng, model).unwrap();
+    }
+    let mut group = c.benchmark_group(format!("svi_step/{D}"));
+    group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    let reparam = warm_up.with_estimator(Estimator::Reparam);
+    for (name, start) in
+        [("cold", warm_up.with_warm_start(false)), ("warm", warm_up), ("reparam", reparam)]
+    {
+        let mut svi = start;
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(10);
+        group.bench_function(name, |b| b.iter(|| svi.step(&mut rng, model).unwrap()));
+    }
+    group.finish();
+}
+
 fn bench_sampler(c: &mut Criterion) {
     let mut group = c.benchmark_group("normal");
     group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
@@ -139,6 +173,9 @@ fn benches(c: &mut Criterion) {
     bench_dimension::<8>(c);
     bench_dimension::<16>(c);
     bench_dimension::<32>(c);
+    bench_svi::<8>(c);
+    bench_svi::<16>(c);
+    bench_svi::<32>(c);
 }
 
 criterion_group!(omt, benches);

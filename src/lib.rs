@@ -33,7 +33,8 @@
 //! # Features
 //! None is on by default; the library is `no_std` and allocation-free with every one of them.
 //! - `serde`: `Serialize`/`Deserialize` for [`Sample`], [`Grads`], [`LogProbGrads`],
-//!   [`VjpAccumulator`] and [`OmtMvn`] (validated like [`OmtMvn::new`]).
+//!   [`VjpAccumulator`], [`OmtMvn`] (validated like [`OmtMvn::new`]), the optimizers,
+//!   [`svi::Guide`], [`svi::Svi`] and [`warm::WarmStart`].
 //! - `defmt`: `defmt::Format` for [`Error`], for logging on embedded targets.
 //! - `rand`: `rand::distr::Distribution` (rand 0.10, no default features, so no `std` and no
 //!   `getrandom`) for [`OmtMvn`], whose samples are [`OmtMvn::rsample`]'s, and for
@@ -43,8 +44,10 @@
 //! platform's math library and break bit-exactness.
 //!
 //! Modules: [`mvn`] (the distribution), [`vjp`] (the backward passes), [`grads`] (their results
-//! as values), [`omt`] (the closed-form OMT math), [`linalg`] (the Jacobi SVD and triangular
-//! solves), [`normal`] (the noise sampler), [`real`] (the float bound), [`error`].
+//! as values), [`omt`] (the closed-form OMT math), [`warm`] (warm-started finishes),
+//! [`linalg`] (the Jacobi SVD and triangular solves), [`normal`] (the noise sampler), [`real`]
+//! (the float bound), [`error`]; for stochastic variational inference, [`transform`] (Pyro's
+//! lower-Cholesky constraints), [`optim`] (Adam, ClippedAdam) and [`svi`] (the ELBO step).
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -70,6 +73,7 @@ pub mod real;
 pub mod svi;
 pub mod transform;
 pub mod vjp;
+pub mod warm;
 
 pub use error::Error;
 pub use grads::Grads;

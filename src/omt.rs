@@ -44,11 +44,14 @@ use crate::linalg::{
     CacheAligned, all_finite, divide_column, dot, first_non_finite, largest_exponent,
     scale_to_unit_binade, smallest_accurate_product,
 };
+use crate::warm::WarmStart;
 use crate::{Error, Real};
 use nalgebra::{SMatrix, SVector};
 
 /// tril(2·X·L) for the batch statistic `outer_sum` = A = Σⱼ gⱼ·εⱼᵀ. When the batch was one
-/// sample, `lone_sample` = (ε, g) lets B be formed from its rank-one factors.
+/// sample, `lone_sample` = (ε, g) lets B be formed from its rank-one factors. A filled `warm`
+/// preconditions the decomposition (which must then certify), and a successful finish stores
+/// its W in `warm` (see [`crate::warm`]).
 ///
 /// # Errors
 /// [`Error::NonFiniteBatch`] if A has a non-finite entry, [`Error::IllConditioned`] if
@@ -59,6 +62,7 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     scale_tril: &SMatrix<T, D, D>,
     outer_sum: &SMatrix<T, D, D>,
     lone_sample: Option<(&SVector<T, D>, &SVector<T, D>)>,
+    warm: Option<&mut WarmStart<T, D>>,
 ) -> Result<SMatrix<T, D, D>, Error> {
     if !all_finite(outer_sum.as_slice()) {
         return Err(Error::NonFiniteBatch);
@@ -74,9 +78,22 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     scale_to_unit_binade(&mut aligned.0);
     let mut gradient = aligned.0.transpose();
     let scaled_transpose = &gradient;
-    let (singular_values, _) = decompose_scaled_in_place(&mut aligned, None, MAX_SWEEPS)?;
+    let preconditioner = warm.as_deref().and_then(WarmStart::preconditioner);
+    if let Some((right, _)) = preconditioner {
+        precondition(&mut aligned.0, right);
+    }
+    let (singular_values, sweeps) = decompose_scaled_in_place(&mut aligned, None, MAX_SWEEPS)?;
     let u = &aligned.0;
-    if !within_kappa_u_limit(&singular_values) {
+    let preconditioner_used = preconditioner.is_some();
+    let (largest, smallest) = extreme_values(&singular_values);
+    if !within_kappa_u_limit(largest, smallest) {
+        return Err(Error::IllConditioned);
+    }
+    // The warm start's certificate: W of the earlier L, orthogonal to about κ̂ₚ·u, perturbs this
+    // gradient by about as much as the finish's own rounding (κ̂·u) as long as κ̂ₚ ≤ 2·κ̂.
+    if let Some((_, previous_kappa)) = preconditioner
+        && previous_kappa * smallest > T::from_count(2) * largest
+    {
         return Err(Error::IllConditioned);
     }
     let mut right = SMatrix::<T, D, D>::zeros();
@@ -100,6 +117,9 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
         return Err(Error::Overflow);
     }
     enforce_norm_bound(&mut gradient, outer_sum)?;
+    if let Some(warm) = warm {
+        warm.learn(&right, largest / smallest, (preconditioner_used, sweeps));
+    }
     Ok(gradient)
 }
 
@@ -134,10 +154,39 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
 /// ```
 pub const KAPPA_U_LIMIT: f64 = 1e-2;
 
-/// Whether κ̂·u < [`KAPPA_U_LIMIT`], κ̂ = s_max/s_min, written without a division
-/// (s_max·u < limit·s_min) so that s_min = 0 fails too. The scaled L has s_max ≥ ½, so the
-/// test also keeps every s² far above the underflow threshold √(MIN_POSITIVE/ε)².
-fn within_kappa_u_limit<T: Real, const D: usize>(singular_values: &SVector<T, D>) -> bool {
+/// `scale_tril` ← `scale_tril`·W for the W of a recent L, in place, row by row (row i of L·W
+/// needs only row i of L, whose first i + 1 entries are its non-zeros): D³/2 multiply-adds. L·W
+/// has nearly orthogonal columns, and the same left singular vectors and singular values as L
+/// up to W's departure from orthogonality: the sweeps' rotations are small from the first, and
+/// the steps take over after it (see [`crate::warm`]). In place and out of line, so that the
+/// cold finish's frame does not grow by it (stack on a Cortex-M0).
+#[inline(never)]
+fn precondition<T: Real, const D: usize>(
+    scale_tril: &mut SMatrix<T, D, D>,
+    right: &SMatrix<T, D, D>,
+) {
+    let right = &right.data.0;
+    let columns = &mut scale_tril.data.0;
+    for i in 0..D {
+        let mut row = [T::ZERO; D];
+        for k in 0..=i {
+            let Some(&entry) = columns.get(k).and_then(|column| column.get(i)) else { continue };
+            for (sum, right_column) in row.iter_mut().zip(right) {
+                if let Some(&weight) = right_column.get(k) {
+                    *sum += entry * weight;
+                }
+            }
+        }
+        for (column, &value) in columns.iter_mut().zip(&row) {
+            if let Some(slot) = column.get_mut(i) {
+                *slot = value;
+            }
+        }
+    }
+}
+
+/// The largest and the smallest singular value.
+fn extreme_values<T: Real, const D: usize>(singular_values: &SVector<T, D>) -> (T, T) {
     let (mut largest, mut smallest) = (T::ZERO, T::MAX);
     for &s in singular_values.iter() {
         if s > largest {
@@ -147,6 +196,13 @@ fn within_kappa_u_limit<T: Real, const D: usize>(singular_values: &SVector<T, D>
             smallest = s;
         }
     }
+    (largest, smallest)
+}
+
+/// Whether κ̂·u < [`KAPPA_U_LIMIT`], κ̂ = s_max/s_min, written without a division
+/// (s_max·u < limit·s_min) so that s_min = 0 fails too. The scaled L has s_max ≥ ½, so the
+/// test also keeps every s² far above the underflow threshold √(MIN_POSITIVE/ε)².
+fn within_kappa_u_limit<T: Real>(largest: T, smallest: T) -> bool {
     largest * T::UNIT_ROUNDOFF < T::from_f64_rounded(KAPPA_U_LIMIT) * smallest
 }
 

@@ -97,7 +97,9 @@ impl<T: Real, const R: usize, const C: usize> Moments<T, R, C> {
     }
 
     /// The parameter after one step and the moments it came from, as candidates: `update`
-    /// maps (θ, m, v) to the new θ. Nothing is committed here.
+    /// maps (θ, m, v) to the new θ. Nothing is committed here. Out of line, so that its copies
+    /// stay off its callers' frames (stack on a Cortex-M0).
+    #[inline(never)]
     fn candidate(
         &self,
         param: &SMatrix<T, R, C>,

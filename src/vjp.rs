@@ -15,6 +15,7 @@ pub use crate::grads::Grads;
 use crate::linalg::all_finite;
 use crate::linalg::product::{add_outer_product, load_block, store_block};
 use crate::omt::omt_scale_tril_grad;
+use crate::warm::WarmStart;
 use crate::{Error, OmtMvn, Real, Sample};
 use nalgebra::{SMatrix, SVector};
 
@@ -153,7 +154,52 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
         if self.mismatched {
             return Err(Error::AccumulatorMismatch);
         }
-        self.sums.gradients(&self.scale_tril)
+        self.sums.gradients(&self.scale_tril, None)
+    }
+
+    /// [`finish`](Self::finish), started from what an earlier finish through `warm` learned:
+    /// the same gradient up to rounding, within the same bound, in fewer Jacobi iterations when
+    /// L has moved little since (see [`crate::warm`]). A warm start that does not certify is
+    /// redone cold. On success `warm` learns this finish's L; on an error it is left as it was.
+    ///
+    /// # Errors
+    /// As [`finish`](Self::finish).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, warm::WarmStart, OmtMvn};
+    /// let mut warm = WarmStart::new();
+    /// for scale in [1.0, 1.01] {
+    ///     let mvn = OmtMvn::new(Vector2::zeros(), Matrix2::new(scale, 0.0, 0.5, 2.0))?;
+    ///     let mut accumulator = mvn.vjp_accumulator();
+    ///     accumulator.push(&mvn.reparameterize(Vector2::new(1.0, 0.5)), &Vector2::new(0.2, -0.1));
+    ///     let grads = accumulator.finish_warm(&mut warm)?;
+    ///     assert!((grads.scale_tril - accumulator.finish()?.scale_tril).abs().max() < 1e-15);
+    /// }
+    /// assert!(warm.last_finish_was_warm());
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
+    pub fn finish_warm(&self, warm: &mut WarmStart<T, D>) -> Result<Grads<T, D>, Error> {
+        if self.mismatched {
+            return Err(Error::AccumulatorMismatch);
+        }
+        // The finish writes `warm` only once it has succeeded, so a failed attempt leaves it
+        // as it was; the cold retry is the same call with the preconditioner switched off (one
+        // call site, so that the finish is not inlined twice into this frame: stack on a
+        // Cortex-M0).
+        let was_filled = warm.is_filled();
+        loop {
+            match self.sums.gradients(&self.scale_tril, Some(warm)) {
+                Ok(grads) => return Ok(grads),
+                Err(_) if warm.is_filled() => warm.suspend_preconditioner(),
+                Err(error) => {
+                    if was_filled {
+                        warm.resume_preconditioner();
+                    }
+                    return Err(error);
+                }
+            }
+        }
     }
 
     /// The plain reparameterization gradients of everything pushed so far: `loc`: Σⱼ gⱼ,
@@ -246,7 +292,11 @@ impl<T: Real, const D: usize> BatchSums<T, D> {
 
     /// The gradients for the distribution with this `scale_tril` (see
     /// [`VjpAccumulator::finish`]).
-    fn gradients(&self, scale_tril: &SMatrix<T, D, D>) -> Result<Grads<T, D>, Error> {
+    fn gradients(
+        &self,
+        scale_tril: &SMatrix<T, D, D>,
+        warm: Option<&mut WarmStart<T, D>>,
+    ) -> Result<Grads<T, D>, Error> {
         if !all_finite(self.loc_grad.as_slice()) {
             return Err(Error::NonFiniteBatch);
         }
@@ -254,7 +304,7 @@ impl<T: Real, const D: usize> BatchSums<T, D> {
             Pushed::One { noise, grad_value } => Some((noise, grad_value)),
             Pushed::Nothing | Pushed::Several => None,
         };
-        let scale_tril = omt_scale_tril_grad(scale_tril, &self.outer_sum, lone_sample)?;
+        let scale_tril = omt_scale_tril_grad(scale_tril, &self.outer_sum, lone_sample, warm)?;
         Ok(Grads { loc: self.loc_grad, scale_tril })
     }
 }
@@ -300,7 +350,7 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
         check_lengths(samples, grad_values)?;
         let mut sums = BatchSums::new();
         sums.push_batch(samples, grad_values);
-        sums.gradients(self.scale_tril())
+        sums.gradients(self.scale_tril(), None)
     }
 
     /// The plain reparameterization estimator, with the same contract as [`vjp`](Self::vjp):

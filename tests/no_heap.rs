@@ -6,7 +6,11 @@ use std::cell::Cell;
 use omt_mvn::heapless::Vec as HeaplessVec;
 use omt_mvn::linalg::{LeftSvd, Svd};
 use omt_mvn::nalgebra::{SMatrix, SVector};
+use omt_mvn::optim::{Adam, ClippedAdam};
 use omt_mvn::rand_core::SeedableRng;
+use omt_mvn::svi::{Estimator, Guide, Svi};
+use omt_mvn::transform::{LowerCholesky, ScaleTrilTransform, SoftplusLowerCholesky};
+use omt_mvn::warm::WarmStart;
 use omt_mvn::{OmtMvn, Sample};
 
 struct CountingAllocator;
@@ -73,6 +77,39 @@ fn whole_api<const D: usize>() {
     let narrow = OmtMvn::new(SVector::<f32, D>::zeros(), scale_tril.cast::<f32>()).unwrap();
     let sample = narrow.rsample(&mut rng);
     std::hint::black_box(narrow.vjp(&[sample], &[sample.value]).unwrap());
+    svi_api::<D>(&mvn, &scale_tril);
+}
+
+/// The SVI building blocks and the warm-started finish.
+fn svi_api<const D: usize>(target: &OmtMvn<f64, D>, scale_tril: &SMatrix<f64, D, D>) {
+    let theta = LowerCholesky.inverse(scale_tril).unwrap();
+    let back = LowerCholesky.forward(&theta) + SoftplusLowerCholesky.forward(&theta);
+    let theta_grad = SoftplusLowerCholesky.vjp(&theta, &back);
+    let mut param = theta;
+    Adam::new(0.1).step(&mut param, &theta_grad).unwrap();
+    ClippedAdam::new(0.1).with_lrd(0.9).step(&mut param, &theta_grad).unwrap();
+    let precision = target.precision();
+    let model = |x: &SVector<f64, D>| (target.log_prob(x), -(precision * (x - target.loc())));
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(4);
+    for (estimator, warm) in
+        [(Estimator::Omt, true), (Estimator::Omt, false), (Estimator::Reparam, true)]
+    {
+        let guide =
+            Guide::new(SVector::zeros(), SMatrix::identity(), SoftplusLowerCholesky).unwrap();
+        let mut svi = Svi::new(guide, Adam::new(0.01), ClippedAdam::new(0.01))
+            .with_estimator(estimator)
+            .with_num_particles(3)
+            .with_warm_start(warm);
+        for _ in 0..3 {
+            std::hint::black_box(svi.step(&mut rng, model).unwrap());
+        }
+    }
+    let mut warm = WarmStart::new();
+    let mut accumulator = target.vjp_accumulator();
+    let sample = target.rsample(&mut rng);
+    accumulator.push(&sample, &sample.value);
+    let grads = accumulator.finish_warm(&mut warm).unwrap() + accumulator.finish_reparam().unwrap();
+    std::hint::black_box((grads, accumulator.finish_warm(&mut warm).unwrap(), param));
 }
 
 #[test]

@@ -56,10 +56,12 @@ pub fn run<S: Sink>(recorder: &mut Recorder<S>) -> Result<u64, Error> {
     case::<f32, 8, S>(recorder, "f32/8")?;
     case::<f64, 3, S>(recorder, "f64/3")?;
     case::<f64, 8, S>(recorder, "f64/8")?;
-    svi::<f32, 3, S>(recorder, "f32/3")?;
-    svi_softplus::<f32, 3, S>(recorder, "f32/3")?;
-    svi::<f64, 8, S>(recorder, "f64/8")?;
-    svi_softplus::<f64, 8, S>(recorder, "f64/8")?;
+    // SVI in f32 at D = 8 and in f64 at D = 3: an f64 step at D = 8 needs about 15 KiB of
+    // stack, more than the Cortex-M0 board leaves (docs/EMBEDDED.md).
+    svi::<f32, 8, S>(recorder, "f32/8")?;
+    svi_softplus::<f32, 8, S>(recorder, "f32/8")?;
+    svi::<f64, 3, S>(recorder, "f64/3")?;
+    svi_softplus::<f64, 3, S>(recorder, "f64/3")?;
     Ok(recorder.digest)
 }
 
@@ -121,12 +123,7 @@ fn backward<T: Real, const D: usize, S: Sink>(
     let grads = mvn.vjp(batch, &grad_values)?;
     rec.record(prefix, "vjp.loc", grads.loc.iter().copied());
     rec.record(prefix, "vjp.scale_tril", grads.scale_tril.iter().copied());
-    let mut accumulator = mvn.vjp_accumulator();
-    for (sample, grad_value) in batch.iter().zip(&grad_values) {
-        accumulator.push(sample, grad_value);
-    }
-    let streamed = accumulator.finish()?;
-    rec.record(prefix, "accumulator.scale_tril", streamed.scale_tril.iter().copied());
+    streamed(rec, prefix, mvn, batch, &grad_values)?;
     let reparam = mvn.reparam_vjp(batch, &grad_values)?;
     rec.record(prefix, "reparam_vjp.scale_tril", reparam.scale_tril.iter().copied());
     let log_prob_grads = mvn.log_prob_grads(&batch[0].value);
@@ -134,8 +131,27 @@ fn backward<T: Real, const D: usize, S: Sink>(
     Ok(())
 }
 
+/// The same batch through the accumulator (a frame of its own, for the Cortex-M0's 16 KiB).
+#[inline(never)]
+fn streamed<T: Real, const D: usize, S: Sink>(
+    rec: &mut Recorder<S>,
+    prefix: &str,
+    mvn: &OmtMvn<T, D>,
+    batch: &[Sample<T, D>; BATCH],
+    grad_values: &[SVector<T, D>; BATCH],
+) -> Result<(), Error> {
+    let mut accumulator = mvn.vjp_accumulator();
+    for (sample, grad_value) in batch.iter().zip(grad_values) {
+        accumulator.push(sample, grad_value);
+    }
+    let streamed = accumulator.finish()?;
+    rec.record(prefix, "accumulator.scale_tril", streamed.scale_tril.iter().copied());
+    Ok(())
+}
+
 /// Twenty steps of stochastic variational inference towards N(m, Σ*) through the library's
-/// `svi` API, four particles a step, OMT gradients, `LowerCholesky` with Adam.
+/// `svi` API, four particles a step, OMT gradients with warm-started finishes, `LowerCholesky`
+/// with Adam.
 #[inline(never)]
 fn svi<T: Real, const D: usize, S: Sink>(rec: &mut Recorder<S>, prefix: &str) -> Result<(), Error> {
     let target = OmtMvn::new(example_loc::<T, D>(), example_scale_tril::<T, D>())?;
@@ -154,8 +170,8 @@ fn svi<T: Real, const D: usize, S: Sink>(rec: &mut Recorder<S>, prefix: &str) ->
     Ok(())
 }
 
-/// The same with `SoftplusLowerCholesky` and ClippedAdam (a decaying rate, clipping), a frame of
-/// its own for the Cortex-M0.
+/// The same with `SoftplusLowerCholesky`, ClippedAdam (a decaying rate, clipping) and cold
+/// finishes, in a frame of its own for the Cortex-M0.
 #[inline(never)]
 fn svi_softplus<T: Real, const D: usize, S: Sink>(
     rec: &mut Recorder<S>,
@@ -171,7 +187,8 @@ fn svi_softplus<T: Real, const D: usize, S: Sink>(
     let theta_optimizer = ClippedAdam::new(rate).with_lrd(decay).with_clip_norm(T::ONE);
     let mut svi = Svi::new(guide, loc_optimizer, theta_optimizer)
         .with_estimator(Estimator::Omt)
-        .with_num_particles(4);
+        .with_num_particles(4)
+        .with_warm_start(false);
     for _ in 0..20 {
         svi.step(&mut rng, model)?;
     }
