@@ -18,21 +18,29 @@ def fmt(ns):
 
 print("| D | n | OMT new+vjp | bare A += g·εᵀ | OMT / bare | reparam_vjp | Pyro port | Pyro port / OMT |")
 print("|---|---|---|---|---|---|---|---|")
-for d in (2, 4, 8, 16, 32):
+for d in (2, 4, 8, 16, 32, 64):
     sizes = sorted({int(k.split("/")[-1]) for k in times if k.startswith(f"vjp/{d}/")})
     for n in sizes:
         get = lambda name: times.get(f"vjp/{d}/{name}/{n}")
         omt, bare, reparam, pyro = get("omt_new_plus_vjp"), get("bare_outer_loop"), get("reparam_vjp"), get("pyro_port")
-        if None in (omt, bare, reparam, pyro):
+        if None in (omt, bare, reparam):
             continue
-        print(f"| {d} | {n} | {fmt(omt)} | {fmt(bare)} | {omt / bare:.2f}× | {fmt(reparam)} | {fmt(pyro)} | {pyro / omt:.0f}× |")
+        port = f"{fmt(pyro)} | {pyro / omt:.0f}×" if pyro else "– | –"
+        print(f"| {d} | {n} | {fmt(omt)} | {fmt(bare)} | {omt / bare:.2f}× | {fmt(reparam)} | {port} |")
 print()
 print("| D | finish (SVD + products) | one D×D matmul | finish / matmul |")
 print("|---|---|---|---|")
-for d in (4, 8, 16, 32):
+for d in (4, 8, 16, 32, 64):
     f, m = times.get(f"finish/f64/{d}"), times.get(f"finish/matmul_f64/{d}")
     if f and m:
         print(f"| {d} | {fmt(f)} | {fmt(m)} | {f / m:.0f} |")
+print()
+print("| D | SVI step, cold finish | warm finish | cold / warm | plain estimator |")
+print("|---|---|---|---|---|")
+for d in (8, 16, 32):
+    cold, warm, plain = (times.get(f"svi_step/{d}/{v}") for v in ("cold", "warm", "reparam"))
+    if cold and warm and plain:
+        print(f"| {d} | {fmt(cold)} | {fmt(warm)} | {cold / warm:.2f}× | {fmt(plain)} |")
 print()
 for key in ("normal/standard_normal_x1000", "normal/rsample_f64_d8"):
     if key in times:
