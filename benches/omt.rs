@@ -75,6 +75,19 @@ fn bench_dimension<const D: usize>(c: &mut Criterion) {
                 mvn.vjp(black_box(&samples), black_box(&grads)).unwrap()
             })
         });
+        if n == 4096 {
+            // The streaming form on the same batch: one `push` per sample, then `finish`.
+            group.bench_with_input(BenchmarkId::new("omt_push_then_finish", n), &n, |b, _| {
+                b.iter(|| {
+                    let mvn = OmtMvn::new(black_box(loc), black_box(lower)).unwrap();
+                    let mut accumulator = mvn.vjp_accumulator();
+                    for (sample, grad) in black_box(&samples).iter().zip(black_box(&grads)) {
+                        accumulator.push(sample, grad);
+                    }
+                    accumulator.finish().unwrap()
+                })
+            });
+        }
         let noise: Vec<[f64; D]> = samples.iter().map(|s| s.noise.into()).collect();
         let plain: Vec<[f64; D]> = grads.iter().map(|&g| g.into()).collect();
         group.bench_with_input(BenchmarkId::new("bare_outer_loop", n), &n, |b, _| {

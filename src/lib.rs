@@ -62,6 +62,7 @@
     clippy::unreachable
 )]
 
+mod batch;
 pub mod error;
 pub mod grads;
 pub mod linalg;

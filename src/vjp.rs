@@ -11,10 +11,9 @@
 //! costs O(D³). Inputs are validated lazily: a non-finite noise or gradient makes A non-finite,
 //! which `finish` reports as [`Error::NonFiniteBatch`].
 
+use crate::batch::{BatchSums, Pending};
 pub use crate::grads::Grads;
 use crate::linalg::all_finite;
-use crate::linalg::product::{add_outer_product, load_block, store_block};
-use crate::omt::omt_scale_tril_grad;
 use crate::warm::WarmStart;
 use crate::{Error, OmtMvn, Real, Sample};
 use nalgebra::{SMatrix, SVector};
@@ -46,54 +45,16 @@ use nalgebra::{SMatrix, SVector};
 pub struct VjpAccumulator<T: Real, const D: usize> {
     scale_tril: SMatrix<T, D, D>,
     sums: BatchSums<T, D>,
+    /// From D = 8 on, pushed samples wait here in small blocks for the blocked kernel.
+    pending: Pending<T, D>,
     mismatched: bool,
-}
-
-/// What an OMT finish needs of the samples: Σⱼ gⱼ, A = Σⱼ gⱼ·εⱼᵀ, and how many were pushed.
-/// [`OmtMvn::vjp`] fills one directly, which spares it an accumulator's copy of L: stack on a
-/// Cortex-M, and a copy per call.
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-struct BatchSums<T: Real, const D: usize> {
-    loc_grad: SVector<T, D>,
-    outer_sum: SMatrix<T, D, D>,
-    pushed: Pushed<T, D>,
-}
-
-/// How many samples an accumulator holds, as far as the finish cares: for exactly one, A = g·εᵀ
-/// has rank one and the finish saves two of its four D×D products (a single-sample SVI step,
-/// Pyro's default, is the common case). The sample is kept beside A, which is accumulated as
-/// always, so that [`VjpAccumulator::merge`] and a second push need no special case.
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-enum Pushed<T: Real, const D: usize> {
-    Nothing,
-    One { noise: SVector<T, D>, grad_value: SVector<T, D> },
-    Several,
-}
-
-impl<T: Real, const D: usize> Pushed<T, D> {
-    /// The state after `count` more samples, the first of which is (`noise`, `grad_value`).
-    fn after(self, count: usize, noise: &SVector<T, D>, grad_value: &SVector<T, D>) -> Self {
-        match (self, count) {
-            (state, 0) => state,
-            (Pushed::Nothing, 1) => Pushed::One { noise: *noise, grad_value: *grad_value },
-            _ => Pushed::Several,
-        }
-    }
-
-    /// The state of two accumulators merged.
-    fn merged(self, other: Self) -> Self {
-        match (self, other) {
-            (Pushed::Nothing, state) | (state, Pushed::Nothing) => state,
-            _ => Pushed::Several,
-        }
-    }
 }
 
 impl<T: Real, const D: usize> VjpAccumulator<T, D> {
     /// Adds one sample and its upstream gradient gⱼ = ∂ℓ/∂xⱼ: D² + D multiply-adds, no checks
-    /// (a non-finite input is reported by [`finish`](Self::finish)).
+    /// (a non-finite input is reported by [`finish`](Self::finish)). From D = 8 on the sample
+    /// waits in a block of a few, added to A together by the blocked kernel [`OmtMvn::vjp`]
+    /// uses; the sums, and so the bits, are those of one sample at a time.
     ///
     /// # Example
     /// ```
@@ -106,7 +67,48 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
     pub fn push(&mut self, sample: &Sample<T, D>, grad_value: &SVector<T, D>) {
-        self.sums.push(sample, grad_value);
+        if D < 8 {
+            // The whole of A is a few registers' worth: one sample at a time is as fast.
+            self.sums.push(&sample.noise, grad_value);
+        } else {
+            self.sums.note_pushed(1, &sample.noise, grad_value);
+            self.pending.push(&mut self.sums, &sample.noise, grad_value);
+        }
+    }
+
+    /// Adds a batch held as noise vectors εⱼ and upstream gradients gⱼ (no [`Sample`]s needed):
+    /// the same sums, in the same order and to the same bits, as one [`push`](Self::push) per
+    /// pair, through the blocked kernel [`OmtMvn::vjp`] uses.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if the slices differ in length (nothing is added).
+    ///
+    /// # Example
+    /// ```
+    /// use omt_mvn::{nalgebra::{Matrix2, Vector2}, OmtMvn};
+    /// let mvn = OmtMvn::new(Vector2::zeros(), Matrix2::new(1.0, 0.0, 0.5, 1.0))?;
+    /// let noise = [Vector2::new(0.3, -1.0), Vector2::new(1.2, 0.4)];
+    /// let grad_values = [Vector2::new(1.0, 0.0), Vector2::new(-0.5, 2.0)];
+    /// let mut accumulator = mvn.vjp_accumulator();
+    /// accumulator.push_batch(&noise, &grad_values)?;
+    /// let samples = noise.map(|e| mvn.reparameterize(e));
+    /// assert_eq!(accumulator.finish()?, mvn.vjp(&samples, &grad_values)?);
+    /// # Ok::<(), omt_mvn::Error>(())
+    /// ```
+    pub fn push_batch(
+        &mut self,
+        noise: &[SVector<T, D>],
+        grad_values: &[SVector<T, D>],
+    ) -> Result<(), Error> {
+        if noise.len() != grad_values.len() {
+            return Err(Error::LengthMismatch {
+                samples: noise.len(),
+                grad_values: grad_values.len(),
+            });
+        }
+        self.pending.flush_into(&mut self.sums);
+        self.sums.push_batch(noise, grad_values);
+        Ok(())
     }
 
     /// Folds in another accumulator of the same distribution (its sums are added to these).
@@ -127,7 +129,8 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
     /// ```
     pub fn merge(&mut self, other: &Self) {
         self.mismatched |= other.mismatched || other.scale_tril != self.scale_tril;
-        self.sums.merge(&other.sums);
+        self.pending.flush_into(&mut self.sums);
+        self.sums.merge(&other.pending.flushed(&other.sums));
     }
 
     /// The OMT gradients of everything pushed so far (zero for an empty batch).
@@ -150,10 +153,11 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
     /// assert_eq!(accumulator.finish(), Err(Error::NonFiniteBatch));
     /// # Ok::<(), Error>(())
     /// ```
-    pub fn finish(self) -> Result<Grads<T, D>, Error> {
+    pub fn finish(mut self) -> Result<Grads<T, D>, Error> {
         if self.mismatched {
             return Err(Error::AccumulatorMismatch);
         }
+        self.pending.flush_into(&mut self.sums);
         self.sums.gradients(&self.scale_tril, None)
     }
 
@@ -187,9 +191,10 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
         // as it was; the cold retry is the same call with the preconditioner switched off (one
         // call site, so that the finish is not inlined twice into this frame: stack on a
         // Cortex-M0).
+        let sums = self.pending.flushed(&self.sums);
         let was_filled = warm.is_filled();
         loop {
-            match self.sums.gradients(&self.scale_tril, Some(warm)) {
+            match sums.gradients(&self.scale_tril, Some(warm)) {
                 Ok(grads) => return Ok(grads),
                 Err(_) if warm.is_filled() => warm.suspend_preconditioner(),
                 Err(error) => {
@@ -220,92 +225,17 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
     /// assert_eq!(accumulator.finish_reparam()?, mvn.reparam_vjp(&[sample], &[Vector2::new(1.0, 1.0)])?);
     /// # Ok::<(), omt_mvn::Error>(())
     /// ```
-    pub fn finish_reparam(self) -> Result<Grads<T, D>, Error> {
+    pub fn finish_reparam(mut self) -> Result<Grads<T, D>, Error> {
         if self.mismatched {
             return Err(Error::AccumulatorMismatch);
         }
+        self.pending.flush_into(&mut self.sums);
         let BatchSums { loc_grad, outer_sum, .. } = self.sums;
         let scale_tril = outer_sum.lower_triangle();
         if !all_finite(loc_grad.as_slice()) || !all_finite(scale_tril.as_slice()) {
             return Err(Error::NonFiniteBatch);
         }
         Ok(Grads { loc: loc_grad, scale_tril })
-    }
-}
-
-impl<T: Real, const D: usize> BatchSums<T, D> {
-    fn new() -> Self {
-        BatchSums {
-            loc_grad: SVector::zeros(),
-            outer_sum: SMatrix::zeros(),
-            pushed: Pushed::Nothing,
-        }
-    }
-
-    /// See [`VjpAccumulator::push`].
-    fn push(&mut self, sample: &Sample<T, D>, grad_value: &SVector<T, D>) {
-        self.pushed = self.pushed.after(1, &sample.noise, grad_value);
-        add_sample(&mut self.loc_grad, &mut self.outer_sum, sample, grad_value);
-    }
-
-    /// Pushes a batch (of equal lengths): the same sums as one [`push`](Self::push) per sample, in
-    /// the same order and so to the same bits. From D = 8 on, A is held in registers block by
-    /// block; below that the whole of A fits in registers across single pushes, which is faster
-    /// (docs/PERFORMANCE.md, "The accumulation and small kernels").
-    fn push_batch(&mut self, samples: &[Sample<T, D>], grad_values: &[SVector<T, D>]) {
-        if let (Some(sample), Some(grad_value)) = (samples.first(), grad_values.first()) {
-            self.pushed = self.pushed.after(samples.len(), &sample.noise, grad_value);
-        }
-        if D < 8 {
-            // Sums in locals, which the compiler keeps in registers across the loop.
-            let (mut loc_grad, mut outer_sum) = (self.loc_grad, self.outer_sum);
-            for (sample, grad_value) in samples.iter().zip(grad_values) {
-                add_sample(&mut loc_grad, &mut outer_sum, sample, grad_value);
-            }
-            (self.loc_grad, self.outer_sum) = (loc_grad, outer_sum);
-            return;
-        }
-        let [loc_grad] = &mut self.loc_grad.data.0;
-        let outer_sum = &mut self.outer_sum;
-        for (sample_chunk, grad_chunk) in
-            samples.chunks(BATCH_CHUNK).zip(grad_values.chunks(BATCH_CHUNK))
-        {
-            let chunk = (sample_chunk, grad_chunk);
-            if D.is_multiple_of(8) {
-                accumulate_blocked::<T, D, 8, 2>(outer_sum, loc_grad, chunk);
-            } else if D.is_multiple_of(4) {
-                accumulate_blocked::<T, D, 4, 2>(outer_sum, loc_grad, chunk);
-            } else if D.is_multiple_of(2) {
-                accumulate_blocked::<T, D, 2, 2>(outer_sum, loc_grad, chunk);
-            } else {
-                accumulate_blocked::<T, D, 1, 1>(outer_sum, loc_grad, chunk);
-            }
-        }
-    }
-
-    /// Adds another batch's sums to these.
-    fn merge(&mut self, other: &Self) {
-        self.pushed = self.pushed.merged(other.pushed);
-        self.loc_grad += other.loc_grad;
-        self.outer_sum += other.outer_sum;
-    }
-
-    /// The gradients for the distribution with this `scale_tril` (see
-    /// [`VjpAccumulator::finish`]).
-    fn gradients(
-        &self,
-        scale_tril: &SMatrix<T, D, D>,
-        warm: Option<&mut WarmStart<T, D>>,
-    ) -> Result<Grads<T, D>, Error> {
-        if !all_finite(self.loc_grad.as_slice()) {
-            return Err(Error::NonFiniteBatch);
-        }
-        let lone_sample = match &self.pushed {
-            Pushed::One { noise, grad_value } => Some((noise, grad_value)),
-            Pushed::Nothing | Pushed::Several => None,
-        };
-        let scale_tril = omt_scale_tril_grad(scale_tril, &self.outer_sum, lone_sample, warm)?;
-        Ok(Grads { loc: self.loc_grad, scale_tril })
     }
 }
 
@@ -419,135 +349,12 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     /// ```
     #[must_use]
     pub fn vjp_accumulator(&self) -> VjpAccumulator<T, D> {
-        VjpAccumulator { scale_tril: *self.scale_tril(), sums: BatchSums::new(), mismatched: false }
-    }
-}
-
-/// Σg += g and A += g·εᵀ for one sample.
-#[inline(always)]
-fn add_sample<T: Real, const D: usize>(
-    loc_grad: &mut SVector<T, D>,
-    outer_sum: &mut SMatrix<T, D, D>,
-    sample: &Sample<T, D>,
-    grad_value: &SVector<T, D>,
-) {
-    // Fixed-size arrays, not nalgebra's strided iterators: this loop is the whole per-sample
-    // cost, and over arrays of known length it unrolls and vectorizes.
-    let [grad] = &grad_value.data.0;
-    let [noise] = &sample.noise.data.0;
-    let [loc_grad] = &mut loc_grad.data.0;
-    for (sum, &g) in loc_grad.iter_mut().zip(grad) {
-        *sum += g;
-    }
-    for (column, &noise) in outer_sum.data.0.iter_mut().zip(noise) {
-        for (entry, &g) in column.iter_mut().zip(grad) {
-            *entry += g * noise;
+        VjpAccumulator {
+            scale_tril: *self.scale_tril(),
+            sums: BatchSums::new(),
+            pending: Pending::new(),
+            mismatched: false,
         }
-    }
-}
-
-/// Samples per pass of [`BatchSums::push_batch`] over A: 64 noise and gradient vectors of
-/// 32 `f64` entries are 32 KiB, which stays in the first-level cache while every block of A
-/// passes over them.
-const BATCH_CHUNK: usize = 64;
-
-/// A += Σⱼ gⱼ·εⱼᵀ and loc's gradient += Σⱼ gⱼ over a chunk: for each block of `R` rows (R
-/// divides D) and two columns of A, held in registers, one pass over the chunk, one sample per
-/// iteration. Each entry receives its terms in sample order, as one sample at a time would add
-/// them.
-///
-/// Two columns per pass load each piece of g once for both (at D = 8: 8 registers of sums, 2 of
-/// broadcast ε, the rest for g and loc's sums). One sample per iteration keeps that within the
-/// 16 SSE registers: with two samples per iteration the compiler interleaved them and spilled,
-/// and with one column per pass the loop was short enough to run about 1.5× slower from some
-/// start addresses (docs/PERFORMANCE.md, "Code placement" and "The accumulation and small
-/// kernels").
-///
-/// The sums Σⱼ gⱼ ride along, `P` rows (P divides R) in each of the first R/P passes over a
-/// block, rather than in a loop of their own, which waited on the latency of one addition per
-/// sample; the same bits.
-///
-/// Columns go in pairs (a last odd one alone), and the first R/P pairs also sum loc's gradient.
-/// There are at least D/2 ≥ R/P pairs (4 from R = 8 on), so every row of it is summed.
-fn accumulate_blocked<T: Real, const D: usize, const R: usize, const P: usize>(
-    outer_sum: &mut SMatrix<T, D, D>,
-    loc_grad: &mut [T; D],
-    (samples, grad_values): (&[Sample<T, D>], &[SVector<T, D>]),
-) {
-    const C: usize = 2;
-    debug_assert!(D / C >= R / P, "a row of loc's gradient would have no pass to ride along");
-    let (groups, rest) = outer_sum.data.0.as_chunks_mut::<C>();
-    let (riding, plain) = groups.split_at_mut((R / P).min(groups.len()));
-    // Separate loops, so that the compiler unrolls each with its passes specialized.
-    for (group, columns) in riding.iter_mut().enumerate() {
-        let loc = Some((&mut *loc_grad, group));
-        accumulate_columns::<T, D, R, C, P>((columns, C * group), loc, samples, grad_values);
-    }
-    let first = C * riding.len();
-    for (index, columns) in plain.iter_mut().enumerate() {
-        let first = first + C * index;
-        accumulate_columns::<T, D, R, C, P>((columns, first), None, samples, grad_values);
-    }
-    let first = D - rest.len();
-    for (index, column) in rest.iter_mut().enumerate() {
-        let columns = core::array::from_mut(column);
-        let place = (columns, first + index);
-        accumulate_columns::<T, D, R, 1, P>(place, None, samples, grad_values);
-    }
-}
-
-/// `C` columns of A, starting at column `first`, block of `R` rows by block of `R` rows, by
-/// [`add_outer_product`] of each sample's term gⱼ·(εⱼ[first .. first + C])ᵀ. With `loc` =
-/// (loc's gradient, k), the pass over each block also sums rows k·P … k·P + P of the block into
-/// it, in the same loop.
-fn accumulate_columns<T: Real, const D: usize, const R: usize, const C: usize, const P: usize>(
-    (columns, first): (&mut [[T; D]; C], usize),
-    mut loc: Option<(&mut [T; D], usize)>,
-    samples: &[Sample<T, D>],
-    grad_values: &[SVector<T, D>],
-) {
-    for start in (0..D / R).map(|block| block * R) {
-        let mut sums = load_block::<T, D, R, C>(columns, start);
-        let loc_piece = loc.as_mut().and_then(|(loc_grad, group)| {
-            let piece_start = start + P * *group;
-            let piece = loc_grad.get_mut(piece_start..)?.first_chunk_mut::<P>()?;
-            Some((piece, piece_start))
-        });
-        if let Some((piece, piece_start)) = loc_piece {
-            let mut loc_sums = *piece;
-            for (sample, grad_value) in samples.iter().zip(grad_values) {
-                add_sample_term(&mut sums, (start, first), sample, grad_value);
-                let [grad] = &grad_value.data.0;
-                if let Some(rows) = grad.get(piece_start..).and_then(|g| g.first_chunk::<P>()) {
-                    for (sum, &value) in loc_sums.iter_mut().zip(rows) {
-                        *sum += value;
-                    }
-                }
-            }
-            *piece = loc_sums;
-        } else {
-            for (sample, grad_value) in samples.iter().zip(grad_values) {
-                add_sample_term(&mut sums, (start, first), sample, grad_value);
-            }
-        }
-        store_block(columns, start, &sums);
-    }
-}
-
-/// Adds gⱼ·εⱼᵀ over rows `start` … `start` + R and columns `first` … `first` + C to `sums`.
-#[inline(always)]
-fn add_sample_term<T: Real, const D: usize, const R: usize, const C: usize>(
-    sums: &mut [[T; R]; C],
-    (start, first): (usize, usize),
-    sample: &Sample<T, D>,
-    grad_value: &SVector<T, D>,
-) {
-    let [noise] = &sample.noise.data.0;
-    let [grad] = &grad_value.data.0;
-    let rows = grad.get(start..).and_then(|tail| tail.first_chunk::<R>());
-    let weights = noise.get(first..).and_then(|tail| tail.first_chunk::<C>());
-    if let (Some(rows), Some(weights)) = (rows, weights) {
-        add_outer_product(sums, rows, |c| weights.get(c).copied());
     }
 }
 
