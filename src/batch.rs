@@ -35,8 +35,8 @@ impl<T: Real, const D: usize> Noise<T, D> for SVector<T, D> {
 }
 
 /// What an OMT finish needs of the samples: Σⱼ gⱼ, A = Σⱼ gⱼ·εⱼᵀ, and how many were pushed.
-/// [`OmtMvn::vjp`](crate::OmtMvn::vjp) fills one directly, which spares it an accumulator's copy of L: stack on a
-/// Cortex-M, and a copy per call.
+/// [`OmtMvn::vjp`](crate::OmtMvn::vjp) fills one directly, which spares it an accumulator's copy
+/// of L: stack on a Cortex-M, and a copy per call.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct BatchSums<T: Real, const D: usize> {
@@ -102,8 +102,8 @@ impl<T: Real, const D: usize> BatchSums<T, D> {
         noise: &SVector<T, D>,
         grad_value: &SVector<T, D>,
     ) {
-        // Past the second sample the state stays `Several`: the common case only reads a tag,
-        // where rewriting the enum (two vectors wide) cost every push a copy.
+        // Past the second sample the state stays `Several`: the common case reads a tag instead
+        // of rewriting the enum, which is two vectors wide.
         if !matches!(self.pushed, Pushed::Several) {
             self.pushed = self.pushed.after(count, noise, grad_value);
         }
