@@ -49,7 +49,8 @@ use nalgebra::SMatrix;
 /// successful finish through it fills it, and a failed one leaves it as it was.
 ///
 /// It is an optimization only: a warm finish returns the same gradient as a cold one up to
-/// rounding, within the same bound.
+/// rounding, within the same bound. With `serde` it serializes only its statistics; a
+/// deserialized one is empty and its next finish runs cold.
 ///
 /// # Example
 /// ```
@@ -60,8 +61,12 @@ use nalgebra::SMatrix;
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct WarmStart<T: Real, const D: usize> {
+    // Not serialized: a deserialized warm start is empty, so that no W that did not come from
+    // this crate's own finish (orthogonal to κ̂·u) ever preconditions one.
+    #[cfg_attr(feature = "serde", serde(skip, default = "SMatrix::zeros"))]
     right_singular_vectors: SMatrix<T, D, D>,
     /// κ̂ of the L that W belongs to; zero while empty, negated while suspended.
+    #[cfg_attr(feature = "serde", serde(skip))]
     kappa: T,
     last_was_warm: bool,
     last_sweeps: u8,

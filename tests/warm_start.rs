@@ -153,3 +153,21 @@ fn a_failed_warm_finish_leaves_the_warm_start_as_it_was() {
     assert_eq!(accumulator.finish_warm(&mut warm32), Err(Error::IllConditioned));
     assert_eq!(warm32, WarmStart::new());
 }
+
+#[cfg(feature = "serde")]
+#[test]
+fn a_deserialized_warm_start_is_empty() {
+    let scale_tril = SMatrix::<f64, 2, 2>::new(1.0, 0.0, 0.5, 2.0);
+    let mvn = OmtMvn::new(omt_mvn::nalgebra::Vector2::zeros(), scale_tril).unwrap();
+    let mut accumulator = mvn.vjp_accumulator();
+    accumulator.push(
+        &mvn.reparameterize(omt_mvn::nalgebra::Vector2::new(1.0, 0.5)),
+        &omt_mvn::nalgebra::Vector2::new(0.2, -0.1),
+    );
+    let mut warm = WarmStart::new();
+    accumulator.finish_warm(&mut warm).unwrap();
+    assert!(warm.is_filled());
+    let text = serde_json::to_string(&warm).unwrap();
+    let back: WarmStart<f64, 2> = serde_json::from_str(&text).unwrap();
+    assert!(!back.is_filled());
+}
