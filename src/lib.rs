@@ -34,7 +34,8 @@
 //! None is on by default; the library is `no_std` and allocation-free with every one of them.
 //! - `serde`: `Serialize`/`Deserialize` for [`Sample`], [`Grads`], [`LogProbGrads`],
 //!   [`VjpAccumulator`], [`OmtMvn`] (validated like [`OmtMvn::new`]), the optimizers,
-//!   [`svi::Guide`], [`svi::Svi`] and [`warm::WarmStart`].
+//!   [`svi::Guide`], [`svi::Svi`] and [`warm::WarmStart`] (its statistics only: a deserialized
+//!   one is empty, and the next finish runs cold).
 //! - `defmt`: `defmt::Format` for [`Error`], for logging on embedded targets.
 //! - `rand`: `rand::distr::Distribution` (rand 0.10, no default features, so no `std` and no
 //!   `getrandom`) for [`OmtMvn`], whose samples are [`OmtMvn::rsample`]'s, and for
