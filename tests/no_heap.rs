@@ -108,6 +108,8 @@ fn svi_api<const D: usize>(target: &OmtMvn<f64, D>, scale_tril: &SMatrix<f64, D,
     let mut accumulator = target.vjp_accumulator();
     let sample = target.rsample(&mut rng);
     accumulator.push(&sample, &sample.value);
+    let noise = [sample.noise; 9];
+    accumulator.push_batch(&noise, &[sample.value; 9]).unwrap();
     let grads = accumulator.finish_warm(&mut warm).unwrap() + accumulator.finish_reparam().unwrap();
     std::hint::black_box((grads, accumulator.finish_warm(&mut warm).unwrap(), param));
 }
