@@ -49,6 +49,7 @@
 //! # Ok::<(), omt_mvn::Error>(())
 //! ```
 
+use crate::linalg::all_finite;
 use crate::optim::Optimizer;
 use crate::transform::ScaleTrilTransform;
 use crate::warm::WarmStart;
@@ -464,7 +465,7 @@ where
         for _ in 0..self.num_particles {
             let sample = distribution.rsample(rng);
             let (log_density, score) = model(&sample.value);
-            if !log_density.is_finite_value() || score.iter().any(|s| !s.is_finite_value()) {
+            if !log_density.is_finite_value() || !all_finite(score.as_slice()) {
                 return Err(Error::NonFiniteModel);
             }
             mean_log_density += log_density * weight;

@@ -100,12 +100,7 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
         noise: &[SVector<T, D>],
         grad_values: &[SVector<T, D>],
     ) -> Result<(), Error> {
-        if noise.len() != grad_values.len() {
-            return Err(Error::LengthMismatch {
-                samples: noise.len(),
-                grad_values: grad_values.len(),
-            });
-        }
+        check_lengths(noise, grad_values)?;
         self.pending.flush_into(&mut self.sums);
         self.sums.push_batch(noise, grad_values);
         Ok(())
@@ -358,10 +353,8 @@ impl<T: Real, const D: usize> OmtMvn<T, D> {
     }
 }
 
-fn check_lengths<T, const D: usize>(
-    samples: &[Sample<T, D>],
-    grad_values: &[SVector<T, D>],
-) -> Result<(), Error> {
+/// [`Error::LengthMismatch`] unless there is one upstream gradient per sample (or noise vector).
+fn check_lengths<S, G>(samples: &[S], grad_values: &[G]) -> Result<(), Error> {
     if samples.len() == grad_values.len() {
         Ok(())
     } else {
