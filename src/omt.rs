@@ -17,7 +17,9 @@
 //! this one like κ(L). For D = 1 it reduces to A exactly.
 //!
 //! # Cost
-//! One Jacobi SVD of L (as [`LeftSvd`](crate::linalg::LeftSvd), in place), then W = Lᵀ·U·S⁻¹
+//! One Jacobi SVD of L (as [`LeftSvd`](crate::linalg::LeftSvd), in place; from D = 32 on, of
+//! its pivoted LQ factor, which has the same U up to a row permutation and needs fewer sweeps:
+//! [`precondition`](crate::linalg::svd::precondition)), then W = Lᵀ·U·S⁻¹
 //! over the triangle (D³/2 multiply-adds), A·W and (A·W)ᵀ·U (D³ each), U·Y (D³) and the lower
 //! triangle of (U·Y)·Wᵀ (D³/2): 4·D³ multiply-adds after the sweeps, in five D×D buffers. For a
 //! batch of one sample, A = g·εᵀ and B = (Wᵀ·ε)·(Uᵀ·g)ᵀ takes two matrix-vector products instead
@@ -39,7 +41,10 @@
 //! power-of-two c and nothing over- or underflows for entries anywhere in the float range.
 
 use crate::linalg::product::{Structure, product_into};
-use crate::linalg::svd::{MAX_SWEEPS, decompose_scaled_in_place};
+use crate::linalg::svd::tuning::PRECONDITION_FROM;
+use crate::linalg::svd::{
+    MAX_SWEEPS, decompose_preconditioned_in_place, decompose_scaled_in_place,
+};
 use crate::linalg::{
     CacheAligned, all_finite, divide_column, dot, first_non_finite, largest_exponent,
     scale_to_unit_binade, smallest_accurate_product,
@@ -82,7 +87,13 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     if let Some((right, _)) = preconditioner {
         precondition(&mut aligned.0, right);
     }
-    let (singular_values, sweeps) = decompose_scaled_in_place(&mut aligned, None, MAX_SWEEPS)?;
+    // A constant condition for each D: below PRECONDITION_FROM the branch folds away and the
+    // finish compiles as before (stack on a Cortex-M).
+    let (singular_values, sweeps) = if D >= PRECONDITION_FROM && preconditioner.is_none() {
+        decompose_preconditioned_in_place(&mut aligned, MAX_SWEEPS)?
+    } else {
+        decompose_scaled_in_place(&mut aligned, None, MAX_SWEEPS)?
+    };
     let u = &aligned.0;
     let preconditioner_used = preconditioner.is_some();
     let (largest, smallest) = extreme_values(&singular_values);

@@ -24,7 +24,10 @@
 //! 7. **Finish** ([`finish`]): normalization, completion of a basis for negligible columns,
 //!    and the sort.
 //!
-//! Every tuning constant is in [`tuning`].
+//! Every tuning constant is in [`tuning`]. From D = 32 on, the OMT finish first replaces L by a
+//! pivoted LQ factor with the same singular values and left singular vectors up to a row
+//! permutation, whose sweeps start nearer to convergence ([`precondition`]); the public
+//! decompositions do not (`Svd` would need the reflections back for V).
 //!
 //! # Range
 //! After the scaling, squared norms underflow only for columns below about 10⁻¹⁴⁶·‖A‖ (`f64`;
@@ -44,6 +47,7 @@
 pub mod certificate;
 pub mod converge;
 pub mod finish;
+pub mod precondition;
 pub mod rotation;
 pub mod schedule;
 pub mod step;
@@ -237,4 +241,19 @@ pub(crate) fn decompose_scaled_in_place<T: Real, const D: usize>(
 ) -> Result<(SVector<T, D>, usize), Error> {
     let sweeps = converge::rotate_to_convergence(aligned, v, max_sweeps)?;
     Ok((finish::normalize_columns(&mut aligned.0), sweeps))
+}
+
+/// [`decompose_scaled_in_place`] on the pivoted LQ factor X = Pᵀ·A·Q of A
+/// ([`precondition`]), whose sweeps start nearer to convergence; the rows of U are put back in
+/// A's order, so `aligned` ends as A's left singular vectors, as without the preconditioner.
+/// Out of line: its own copy of the sweeps stays out of the cold finish's frame.
+#[inline(never)]
+pub(crate) fn decompose_preconditioned_in_place<T: Real, const D: usize>(
+    aligned: &mut CacheAligned<SMatrix<T, D, D>>,
+    max_sweeps: usize,
+) -> Result<(SVector<T, D>, usize), Error> {
+    let order = precondition::pivoted_lq_in_place(&mut aligned.0);
+    let decomposition = decompose_scaled_in_place(aligned, None, max_sweeps)?;
+    precondition::unpermute_rows(&mut aligned.0, &order);
+    Ok(decomposition)
 }

@@ -38,3 +38,10 @@ pub(super) const LATE_STEP_COSINE_SQUARED: f64 = 1e-6;
 /// Rotations with cosines above this (2⁻²⁰), squared, mean the sweep is not in the quadratic
 /// tail, where the tail certificate's first-order bound is meant to be used.
 pub(super) const TAIL_COSINE_SQUARED: f64 = 1.0 / (1u64 << 40) as f64;
+
+/// From this D on, the OMT finish's cold decompositions start with the pivoted LQ
+/// preconditioner ([`precondition`](super::precondition)). It saves one sweep or step of five
+/// to nine from D = 16 on, but below D = 32 it costs as much time as that sweep: the
+/// reflections' loops are short there. Fuzzing builds (`cfg(fuzzing)`, set by cargo-fuzz)
+/// precondition from D = 2 on, so that the fuzzers' small matrices exercise it too.
+pub(crate) const PRECONDITION_FROM: usize = if cfg!(fuzzing) { 2 } else { 32 };
