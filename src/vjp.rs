@@ -40,14 +40,55 @@ use nalgebra::{SMatrix, SVector};
 /// assert_eq!(grads.scale_tril[(0, 1)], 0.0);
 /// # Ok::<(), omt_mvn::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(into = "AccumulatorForm<T, D>", from = "AccumulatorForm<T, D>")
+)]
 pub struct VjpAccumulator<T: Real, const D: usize> {
     scale_tril: SMatrix<T, D, D>,
     sums: BatchSums<T, D>,
     /// From D = 8 on, pushed samples wait here in small blocks for the blocked kernel.
     pending: Pending<T, D>,
     mismatched: bool,
+}
+
+/// Two accumulators are equal when they would finish alike: the same distribution, the same
+/// sums with every pending sample added, the same record of a length mismatch. Where a sample
+/// waits (in a block, or already in the sums) is not part of an accumulator's value.
+impl<T: Real, const D: usize> PartialEq for VjpAccumulator<T, D> {
+    fn eq(&self, other: &Self) -> bool {
+        self.scale_tril == other.scale_tril
+            && self.mismatched == other.mismatched
+            && self.pending.flushed(&self.sums) == other.pending.flushed(&other.sums)
+    }
+}
+
+/// An accumulator's serde form: its pending samples added to the sums, so that the form is the
+/// same on every target, whatever the length of its blocks ([`PENDING`](crate::batch)).
+#[cfg(feature = "serde")]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct AccumulatorForm<T: Real, const D: usize> {
+    scale_tril: SMatrix<T, D, D>,
+    sums: BatchSums<T, D>,
+    mismatched: bool,
+}
+
+#[cfg(feature = "serde")]
+impl<T: Real, const D: usize> From<VjpAccumulator<T, D>> for AccumulatorForm<T, D> {
+    fn from(accumulator: VjpAccumulator<T, D>) -> Self {
+        let VjpAccumulator { scale_tril, sums, pending, mismatched } = accumulator;
+        AccumulatorForm { scale_tril, sums: pending.flushed(&sums), mismatched }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<T: Real, const D: usize> From<AccumulatorForm<T, D>> for VjpAccumulator<T, D> {
+    fn from(form: AccumulatorForm<T, D>) -> Self {
+        let AccumulatorForm { scale_tril, sums, mismatched } = form;
+        VjpAccumulator { scale_tril, sums, pending: Pending::new(), mismatched }
+    }
 }
 
 impl<T: Real, const D: usize> VjpAccumulator<T, D> {

@@ -29,6 +29,40 @@ fn an_accumulator_survives_a_json_round_trip_and_merges_bit_exactly() {
     assert_eq!(here.finish(), direct.finish());
 }
 
+/// From D = 8 on, pushed samples wait in a block whose length depends on the target; the serde
+/// form adds them to the sums first, so it is the same everywhere, and what arrives finishes and
+/// merges to the same bits and compares equal.
+#[test]
+fn an_accumulator_with_pending_samples_travels_with_them_added() {
+    use omt_mvn::nalgebra::{SMatrix, SVector};
+    let scale_tril = SMatrix::<f64, 8, 8>::from_fn(|i, j| match i.cmp(&j) {
+        std::cmp::Ordering::Greater => 0.1 * (i + 2 * j) as f64 - 0.7,
+        std::cmp::Ordering::Equal => 1.0 + 0.1 * i as f64,
+        std::cmp::Ordering::Less => 0.0,
+    });
+    let mvn = OmtMvn::new(SVector::zeros(), scale_tril).unwrap();
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(9);
+    let mut there = mvn.vjp_accumulator();
+    let mut samples = Vec::new();
+    // 7 and 23 leave samples pending for every block length up to 16.
+    for count in [7, 23] {
+        for _ in 0..count {
+            let sample = mvn.rsample(&mut rng);
+            there.push(&sample, &sample.value);
+            samples.push(sample);
+        }
+        let wire = serde_json::to_string(&there).unwrap();
+        assert!(!wire.contains("pending"), "{wire}");
+        let arrived: VjpAccumulator<f64, 8> = serde_json::from_str(&wire).unwrap();
+        assert_eq!(arrived, there);
+        let values: Vec<_> = samples.iter().map(|s| s.value).collect();
+        assert_eq!(arrived.finish(), mvn.vjp(&samples, &values));
+        let mut merged = mvn.vjp_accumulator();
+        merged.merge(&arrived);
+        assert_eq!(merged.finish(), there.finish());
+    }
+}
+
 #[test]
 fn samples_and_gradients_round_trip() {
     let mvn = OmtMvn::new(Vector3::<f32>::zeros(), Matrix3::identity()).unwrap();
