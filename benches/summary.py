@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Summarize the last `cargo bench --bench omt` run as the tables of docs/PERFORMANCE.md (median times and ratios
-measured in the same run). Usage: python3 benches/summary.py [target/criterion]"""
-import json, pathlib, sys
+measured in the same run). With the output of ../shared/tools/pyro_times.py from the same sitting, also the
+README's Pyro table. Usage: python3 benches/summary.py [target/criterion] [pyro_times output]"""
+import json, pathlib, re, sys
 
 root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
+pyro_file = pathlib.Path(sys.argv[2]) if len(sys.argv) > 2 else None
 times = {}
 for bench in root.glob("**/new/benchmark.json"):
     meta = json.loads(bench.read_text())
@@ -46,3 +48,26 @@ for key in ("normal/standard_normal_x1000", "normal/rsample_f64_d8"):
     if key in times:
         per = times[key] / (1000 if key.endswith("x1000") else 1)
         print(f"- `{key}`: {fmt(per)} per {'normal' if key.endswith('x1000') else 'sample'}")
+print()
+print("| D | n = 4096: pushes + finish | `vjp` | pushes / `vjp` |")
+print("|---|---|---|---|")
+for d in (8, 16, 32, 64):
+    push, vjp = times.get(f"vjp/{d}/omt_push_then_finish/4096"), times.get(f"vjp/{d}/omt_new_plus_vjp/4096")
+    if push and vjp:
+        print(f"| {d} | {fmt(push)} | {fmt(vjp)} | {push / vjp:.2f}× |")
+def ratio(x):
+    return f"{x:,.0f}".replace(",", " ") if x >= 10 else f"{x:.1f}"
+
+if pyro_file:
+    # pyro_times.py prints D:n:seconds entries separated by commas (possibly over several lines).
+    pyro = {(int(d), int(n)): float(t) * 1e9 for d, n, t in re.findall(r"(\d+):(\d+):([0-9.eE+-]+)", pyro_file.read_text())}
+    goals = {2: 50, 4: 50, 8: 50, 16: 20, 32: 10, 64: 5}
+    print()
+    print("| D | n = 1: Pyro / omt-mvn | n = 16·D | n = 4096 | goal |")
+    print("| --- | --- | --- | --- | --- |")
+    for d in (2, 4, 8, 16, 32, 64):
+        cells = []
+        for n in (1, 16 * d, 4096):
+            omt, py = times.get(f"vjp/{d}/omt_new_plus_vjp/{n}"), pyro.get((d, n))
+            cells.append(f"{fmt(py)} / {fmt(omt)} = **{ratio(py / omt)}×**" if omt and py else "–")
+        print(f"| {d} | " + " | ".join(cells) + f" | ≥ {goals[d]}× |")
