@@ -41,11 +41,10 @@ use nalgebra::SMatrix;
 /// the rows: row k of X comes from row `order[k]` of Z.
 ///
 /// Computed as the QR factorization with column pivoting of Zᵀ, in place on the transpose, so
-/// that every column the reflections read and write is contiguous (a row of Z is strided in
-/// column-major storage, and scalar stores into rows that vector loads then read back stall
-/// on store forwarding). Deterministic: ties between norms go to the first. A column whose
-/// entries below the diagonal are all zero (or whose squares all underflow: negligible after
-/// the scaling of the decomposition) takes no reflection.
+/// that the reflections work on contiguous columns (a row of Z is strided in column-major
+/// storage), one inner product and one update each. Deterministic: ties between norms go to
+/// the first. A column whose entries below the diagonal are all zero (or whose squares all
+/// underflow: negligible after the scaling of the decomposition) takes no reflection.
 #[inline(never)]
 pub(crate) fn pivoted_lq_in_place<T: Real, const D: usize>(
     matrix: &mut SMatrix<T, D, D>,
