@@ -188,11 +188,10 @@ impl<T: Real, const D: usize> BatchSums<T, D> {
 
 /// Samples a [`Pending`] buffer holds before it flushes them through the blocked kernel: 16 on
 /// 64-bit targets, 4 on the others. Each flush loads and stores A once, so longer blocks stream
-/// faster (pushes + finish at n = 4096 against `vjp`: 1.19×, 1.55× and 2.1× at D = 32, 16 and
-/// 8 in blocks of 4, 1.0×, 1.28× and 1.5× in blocks of 16); on a Cortex-M the buffer is stack,
-/// and at 8 an accumulator's f64 finish at D = 8 overflowed the M0's (docs/PERFORMANCE.md,
-/// "Streaming at batch speed"). The length changes no bits: every entry of A receives its terms
-/// in sample order whatever the blocks.
+/// faster; on a Cortex-M the buffer is stack, and at 8 an accumulator's f64 finish at D = 8
+/// overflowed the M0's (measurements: docs/PERFORMANCE.md, "Streaming at batch speed"). The
+/// length changes no bits: every entry of A receives its terms in sample order whatever the
+/// blocks.
 pub(crate) const PENDING: usize = if cfg!(target_pointer_width = "64") { 16 } else { 4 };
 
 /// Pushed samples whose terms are not yet in A: their noise and upstream gradients, in order.
