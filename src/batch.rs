@@ -7,8 +7,8 @@
 //! them through the blocked kernel), as a slice of samples, or as a slice of noise vectors. So
 //! every route gives the same bits, on every target.
 
-use crate::linalg::all_finite;
 use crate::linalg::product::{add_outer_product, load_block, store_block};
+use crate::linalg::{CacheAlignedOnHosts, all_finite};
 use crate::omt::omt_scale_tril_grad;
 use crate::warm::WarmStart;
 use crate::{Error, Grads, Real, Sample};
@@ -194,15 +194,9 @@ impl<T: Real, const D: usize> BatchSums<T, D> {
 /// blocks.
 pub(crate) const PENDING: usize = if cfg!(target_pointer_width = "64") { 16 } else { 4 };
 
-/// One vector per held sample. On 64-bit targets the block starts a cache line: each `push`
-/// stores a vector in 16-byte pieces, and in a block only 8-byte aligned one piece in four
-/// straddles two lines, which made pushing at D = 8 about a tenth slower in the placements that
-/// had it (docs/PERFORMANCE.md, "Streaming at batch speed"). On 32-bit targets, where the
-/// firmware runs, the padding would only cost stack (the M0 firmware ran out of it), and a
-/// Cortex-M0 or M4 has no data cache to straddle.
-#[derive(Clone, Copy, Debug)]
-#[cfg_attr(target_pointer_width = "64", repr(C, align(64)))]
-struct Block<T: Real, const D: usize>([SVector<T, D>; PENDING]);
+/// One vector per held sample, on a cache line on 64-bit targets: `push` stores each in 16-byte
+/// pieces, one in four of which straddled two lines in an 8-byte-aligned block.
+type Block<T, const D: usize> = CacheAlignedOnHosts<[SVector<T, D>; PENDING]>;
 
 /// Pushed samples whose terms are not yet in A: their noise and upstream gradients, in order.
 /// Only the first `len` entries mean anything.
@@ -216,8 +210,8 @@ pub(crate) struct Pending<T: Real, const D: usize> {
 impl<T: Real, const D: usize> Pending<T, D> {
     pub(crate) fn new() -> Self {
         Pending {
-            noise: Block([SVector::zeros(); PENDING]),
-            grad_values: Block([SVector::zeros(); PENDING]),
+            noise: CacheAlignedOnHosts([SVector::zeros(); PENDING]),
+            grad_values: CacheAlignedOnHosts([SVector::zeros(); PENDING]),
             len: 0,
         }
     }

@@ -46,8 +46,8 @@ use crate::linalg::svd::{
     MAX_SWEEPS, decompose_preconditioned_in_place, decompose_scaled_in_place,
 };
 use crate::linalg::{
-    CacheAligned, all_finite, divide_column, dot, first_non_finite, largest_exponent,
-    scale_to_unit_binade, smallest_accurate_product,
+    CacheAligned, CacheAlignedOnHosts, all_finite, divide_column, dot, first_non_finite,
+    largest_exponent, scale_to_unit_binade, smallest_accurate_product,
 };
 use crate::warm::WarmStart;
 use crate::{Error, Real};
@@ -107,29 +107,33 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     {
         return Err(Error::IllConditioned);
     }
-    let mut right = SMatrix::<T, D, D>::zeros();
-    right_singular_vectors(scaled_transpose, u, &singular_values, &mut right);
-    let mut product = SMatrix::<T, D, D>::zeros();
-    let mut y = SMatrix::<T, D, D>::zeros();
+    // The products' buffers on cache lines where that pays (see `CacheAlignedOnHosts`).
+    let mut right_buffer = CacheAlignedOnHosts(SMatrix::<T, D, D>::zeros());
+    let right = &mut right_buffer.0;
+    right_singular_vectors(scaled_transpose, u, &singular_values, right);
+    let mut product_buffer = CacheAlignedOnHosts(SMatrix::<T, D, D>::zeros());
+    let product = &mut product_buffer.0;
+    let mut y_buffer = CacheAlignedOnHosts(SMatrix::<T, D, D>::zeros());
+    let y = &mut y_buffer.0;
     // B = Wᵀ·Aᵀ·U, weighted into Y in place.
     match lone_sample {
-        Some((noise, grad)) => rank_one_into(&right, noise, u, grad, &mut y),
+        Some((noise, grad)) => rank_one_into(right, noise, u, grad, y),
         None => {
-            product_into(outer_sum, &right, &mut product, Structure::Dense); // A·W
+            product_into(outer_sum, right, product, Structure::Dense); // A·W
             product.transpose_mut(); // Wᵀ·Aᵀ
-            product_into(&product, u, &mut y, Structure::Dense);
+            product_into(product, u, y, Structure::Dense);
         }
     }
-    weight_in_place(&mut y, &singular_values);
-    product_into(u, &y, &mut product, Structure::Dense); // U·Y
+    weight_in_place(y, &singular_values);
+    product_into(u, y, product, Structure::Dense); // U·Y
     right.transpose_mut(); // Wᵀ
-    product_into(&product, &right, &mut gradient, Structure::LowerResult);
+    product_into(product, right, &mut gradient, Structure::LowerResult);
     if !all_finite(gradient.as_slice()) {
         return Err(Error::Overflow);
     }
     enforce_norm_bound(&mut gradient, outer_sum)?;
     if let Some(warm) = warm {
-        warm.learn(&right, largest / smallest, (preconditioner_used, sweeps));
+        warm.learn(right, largest / smallest, (preconditioner_used, sweeps));
     }
     Ok(gradient)
 }
