@@ -108,13 +108,10 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
         return Err(Error::IllConditioned);
     }
     // The products' buffers on cache lines where that pays (see `CacheAlignedOnHosts`).
-    let mut right_buffer = CacheAlignedOnHosts(SMatrix::<T, D, D>::zeros());
-    let right = &mut right_buffer.0;
+    let right = &mut CacheAlignedOnHosts(SMatrix::<T, D, D>::zeros()).0;
     right_singular_vectors(scaled_transpose, u, &singular_values, right);
-    let mut product_buffer = CacheAlignedOnHosts(SMatrix::<T, D, D>::zeros());
-    let product = &mut product_buffer.0;
-    let mut y_buffer = CacheAlignedOnHosts(SMatrix::<T, D, D>::zeros());
-    let y = &mut y_buffer.0;
+    let product = &mut CacheAlignedOnHosts(SMatrix::<T, D, D>::zeros()).0;
+    let y = &mut CacheAlignedOnHosts(SMatrix::<T, D, D>::zeros()).0;
     // B = Wᵀ·Aᵀ·U, weighted into Y in place.
     match lone_sample {
         Some((noise, grad)) => rank_one_into(right, noise, u, grad, y),
