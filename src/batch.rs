@@ -105,8 +105,23 @@ impl<T: Real, const D: usize> BatchSums<T, D> {
         // Past the second sample the state stays `Several`: the common case reads a tag instead
         // of rewriting the enum, which is two vectors wide.
         if !matches!(self.pushed, Pushed::Several) {
-            self.pushed = self.pushed.after(count, noise, grad_value);
+            self.note_first_pushed(count, noise, grad_value);
         }
+    }
+
+    /// The state's update while it is not yet `Several`, out of line and cold: in a loop of
+    /// single pushes the common case is then one compare and an untaken branch, where inlined it
+    /// was a taken jump around this code per push (docs/PERFORMANCE.md, "Streaming at batch
+    /// speed").
+    #[cold]
+    #[inline(never)]
+    fn note_first_pushed(
+        &mut self,
+        count: usize,
+        noise: &SVector<T, D>,
+        grad_value: &SVector<T, D>,
+    ) {
+        self.pushed = self.pushed.after(count, noise, grad_value);
     }
 
     /// Pushes a batch (of equal lengths): the same sums as one [`push`](Self::push) per sample, in
@@ -200,11 +215,16 @@ type Block<T, const D: usize> = CacheAlignedOnHosts<[SVector<T, D>; PENDING]>;
 
 /// Pushed samples whose terms are not yet in A: their noise and upstream gradients, in order.
 /// Only the first `len` entries mean anything.
+///
+/// `len` comes first, in C layout. Every slot of a block then lies above it, so the compiler can
+/// tell that a store into a block at a variable slot never reaches `len`, and `push` does not
+/// reload `len` after copying a sample (docs/PERFORMANCE.md, "Streaming at batch speed").
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub(crate) struct Pending<T: Real, const D: usize> {
+    len: u8,
     noise: Block<T, D>,
     grad_values: Block<T, D>,
-    len: u8,
 }
 
 impl<T: Real, const D: usize> Pending<T, D> {
