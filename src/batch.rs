@@ -8,7 +8,7 @@
 //! every route gives the same bits, on every target.
 
 use crate::linalg::product::{add_outer_product, load_block, store_block};
-use crate::linalg::{CacheAlignedOnHosts, all_finite};
+use crate::linalg::{CacheAligned, all_finite};
 use crate::omt::omt_scale_tril_grad;
 use crate::warm::WarmStart;
 use crate::{Error, Grads, Real, Sample};
@@ -211,7 +211,7 @@ pub(crate) const PENDING: usize = if cfg!(target_pointer_width = "64") { 16 } el
 
 /// One vector per held sample, on a cache line on 64-bit targets: `push` stores each in 16-byte
 /// pieces, one in four of which straddled two lines in an 8-byte-aligned block.
-type Block<T, const D: usize> = CacheAlignedOnHosts<[SVector<T, D>; PENDING]>;
+type Block<T, const D: usize> = CacheAligned<[SVector<T, D>; PENDING]>;
 
 /// Pushed samples whose terms are not yet in A: their noise and upstream gradients, in order.
 /// Only the first `len` entries mean anything.
@@ -230,8 +230,8 @@ pub(crate) struct Pending<T: Real, const D: usize> {
 impl<T: Real, const D: usize> Pending<T, D> {
     pub(crate) fn new() -> Self {
         Pending {
-            noise: CacheAlignedOnHosts([SVector::zeros(); PENDING]),
-            grad_values: CacheAlignedOnHosts([SVector::zeros(); PENDING]),
+            noise: CacheAligned([SVector::zeros(); PENDING]),
+            grad_values: CacheAligned([SVector::zeros(); PENDING]),
             len: 0,
         }
     }

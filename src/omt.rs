@@ -46,8 +46,8 @@ use crate::linalg::svd::{
     MAX_SWEEPS, decompose_preconditioned_in_place, decompose_scaled_in_place,
 };
 use crate::linalg::{
-    CacheAligned, CacheAlignedOnHosts, all_finite, divide_column, dot, first_non_finite,
-    largest_exponent, scale_to_unit_binade, smallest_accurate_product,
+    CacheAligned, all_finite, divide_column, dot, first_non_finite, largest_exponent,
+    scale_to_unit_binade, smallest_accurate_product,
 };
 use crate::warm::WarmStart;
 use crate::{Error, Real};
@@ -107,11 +107,11 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
     {
         return Err(Error::IllConditioned);
     }
-    // The products' buffers on cache lines where that pays (see `CacheAlignedOnHosts`).
-    let right = &mut CacheAlignedOnHosts(SMatrix::<T, D, D>::zeros()).0;
+    // The products' buffers on cache lines where that pays (see `CacheAligned`).
+    let right = &mut CacheAligned(SMatrix::<T, D, D>::zeros()).0;
     right_singular_vectors(scaled_transpose, u, &singular_values, right);
-    let product = &mut CacheAlignedOnHosts(SMatrix::<T, D, D>::zeros()).0;
-    let y = &mut CacheAlignedOnHosts(SMatrix::<T, D, D>::zeros()).0;
+    let product = &mut CacheAligned(SMatrix::<T, D, D>::zeros()).0;
+    let y = &mut CacheAligned(SMatrix::<T, D, D>::zeros()).0;
     // B = Wᵀ·Aᵀ·U, weighted into Y in place.
     match lone_sample {
         Some((noise, grad)) => rank_one_into(right, noise, u, grad, y),

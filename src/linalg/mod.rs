@@ -15,21 +15,16 @@ pub use svd::{LeftSvd, Svd};
 use crate::Real;
 use nalgebra::SMatrix;
 
-/// A matrix placed on a 64-byte boundary (a cache line). The Jacobi sweeps read and write
-/// columns in 16-byte pairs of entries; in an 8-byte-aligned matrix one such access in four
-/// straddles two cache lines, which costs an extra access each time (measured in
-/// docs/PERFORMANCE.md, "Rotations and rounds").
-#[repr(C, align(64))]
-pub(crate) struct CacheAligned<M>(pub(crate) M);
-
-/// A buffer placed on a cache line on 64-bit targets only. There, loads and stores move 16
-/// bytes at a time, and in an 8-byte-aligned buffer one in four straddles two cache lines
-/// (docs/PERFORMANCE.md, "Streaming at batch speed" and "Where the time goes"). On 32-bit
-/// targets, where the firmware runs, the padding would only cost stack: a Cortex-M0 or M4 has
-/// no data cache, and the M0 firmware ran out of stack with aligned push blocks.
+/// A buffer placed on a cache line (64 bytes) on 64-bit targets. There, loads and stores move
+/// 16 bytes at a time, and in an 8-byte-aligned buffer one in four straddles two cache lines,
+/// which costs an extra access each time: the Jacobi sweeps' working copy, the finish's product
+/// buffers and `push`'s blocks use it (docs/PERFORMANCE.md, "Rotations and rounds", "Where the
+/// time goes" and "Streaming at batch speed"). On 32-bit targets, where the firmware runs, the
+/// padding would only cost stack: a Cortex-M0 or M4 has no data cache, and the M0 firmware ran
+/// out of stack with aligned push blocks.
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(target_pointer_width = "64", repr(C, align(64)))]
-pub(crate) struct CacheAlignedOnHosts<M>(pub(crate) M);
+pub(crate) struct CacheAligned<M>(pub(crate) M);
 
 /// xᵀy with four interleaved partial sums sₖ (entries k, k + 4, …), added as (s₀ + s₂) + (s₁ + s₃)
 /// at the end: a fixed order (so the same bits on every target) that maps onto two-lane vectors
