@@ -77,8 +77,9 @@ pub(crate) fn omt_scale_tril_grad<T: Real, const D: usize>(
         return Err(Error::NonFiniteScaleTril { row, col });
     }
     // Five D×D buffers in all, reused as they fall out of use: this is what keeps vjp::<f32, 8>
-    // within 4 KiB of stack on a Cortex-M. The sweeps' working copy is on a cache line (see
-    // `CacheAligned`). The gradient's buffer first holds the scaled Lᵀ (upper-triangular).
+    // within 4 KiB of stack on a Cortex-M. The sweeps' working copy is on a cache line on
+    // 64-bit targets (see `CacheAligned`). The gradient's buffer first holds the scaled Lᵀ
+    // (upper-triangular).
     let mut aligned = CacheAligned(*scale_tril);
     scale_to_unit_binade(&mut aligned.0);
     let mut gradient = aligned.0.transpose();
