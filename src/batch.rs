@@ -96,12 +96,7 @@ impl<T: Real, const D: usize> BatchSums<T, D> {
 
     /// Records that `count` samples, the first (`noise`, `grad_value`), were pushed, whose terms
     /// are or will be added by [`accumulate`](Self::accumulate).
-    pub(crate) fn note_pushed(
-        &mut self,
-        count: usize,
-        noise: &SVector<T, D>,
-        grad_value: &SVector<T, D>,
-    ) {
+    fn note_pushed(&mut self, count: usize, noise: &SVector<T, D>, grad_value: &SVector<T, D>) {
         // Past the second sample the state stays `Several`: the common case reads a tag instead
         // of rewriting the enum, which is two vectors wide.
         if !matches!(self.pushed, Pushed::Several) {
@@ -110,9 +105,9 @@ impl<T: Real, const D: usize> BatchSums<T, D> {
     }
 
     /// The state's update while it is not yet `Several`, out of line and cold: in a loop of
-    /// single pushes the common case is then one compare and an untaken branch, where inlined it
-    /// was a taken jump around this code per push (docs/PERFORMANCE.md, "Streaming at batch
-    /// speed").
+    /// single pushes below D = 8 the common case is then one compare and an untaken branch,
+    /// where inlined it was a taken jump around this code per push (docs/PERFORMANCE.md,
+    /// "Streaming at batch speed").
     #[cold]
     #[inline(never)]
     fn note_first_pushed(
@@ -143,11 +138,7 @@ impl<T: Real, const D: usize> BatchSums<T, D> {
     // Inlined into its callers, as it was when it was `push_batch`'s own body (speed of the
     // D < 8 loop: docs/PERFORMANCE.md, "Streaming at batch speed").
     #[inline(always)]
-    pub(crate) fn accumulate<N: Noise<T, D>>(
-        &mut self,
-        samples: &[N],
-        grad_values: &[SVector<T, D>],
-    ) {
+    fn accumulate<N: Noise<T, D>>(&mut self, samples: &[N], grad_values: &[SVector<T, D>]) {
         if D < 8 {
             // Sums in locals, which the compiler keeps in registers across the loop.
             let (mut loc_grad, mut outer_sum) = (self.loc_grad, self.outer_sum);
@@ -218,11 +209,14 @@ type Block<T, const D: usize> = CacheAligned<[SVector<T, D>; PENDING]>;
 ///
 /// `len` comes first, in C layout. Every slot of a block then lies above it, so the compiler can
 /// tell that a store into a block at a variable slot never reaches `len`, and `push` does not
-/// reload `len` after copying a sample (docs/PERFORMANCE.md, "Streaming at batch speed").
+/// reload `len` after copying a sample. It is a `usize`, not a byte: the compiler loads it
+/// whole, padding included, and a load wider than the store before it cannot be forwarded
+/// from that store, which made pushes at D = 8 much slower (docs/PERFORMANCE.md, "Streaming
+/// at batch speed").
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub(crate) struct Pending<T: Real, const D: usize> {
-    len: u8,
+    len: usize,
     noise: Block<T, D>,
     grad_values: Block<T, D>,
 }
@@ -237,11 +231,11 @@ impl<T: Real, const D: usize> Pending<T, D> {
     }
 
     fn noise(&self) -> &[SVector<T, D>] {
-        self.noise.0.get(..usize::from(self.len)).unwrap_or(&self.noise.0)
+        self.noise.0.get(..self.len).unwrap_or(&self.noise.0)
     }
 
     fn grad_values(&self) -> &[SVector<T, D>] {
-        self.grad_values.0.get(..usize::from(self.len)).unwrap_or(&self.grad_values.0)
+        self.grad_values.0.get(..self.len).unwrap_or(&self.grad_values.0)
     }
 
     /// Holds one more sample, flushing into `sums` once the buffer is full.
@@ -252,29 +246,33 @@ impl<T: Real, const D: usize> Pending<T, D> {
         noise: &SVector<T, D>,
         grad_value: &SVector<T, D>,
     ) {
-        let slot = usize::from(self.len);
+        // `len` < PENDING here (a full block is flushed at once), so the remainder changes
+        // nothing; it only tells the compiler the slot is in bounds, which drops a check per push.
+        let slot = self.len % PENDING;
         if let (Some(n), Some(g)) = (self.noise.0.get_mut(slot), self.grad_values.0.get_mut(slot)) {
             (*n, *g) = (*noise, *grad_value);
             self.len += 1;
         }
-        if usize::from(self.len) >= PENDING {
+        if self.len >= PENDING {
             self.flush_into(sums);
         }
     }
 
-    /// Adds the held samples' terms to `sums` and empties the buffer.
+    /// Adds the held samples to `sums` and empties the buffer. `sums` records them as pushed only
+    /// now ([`BatchSums::push_batch`]): until its first flush a block holds the first samples
+    /// itself, so `push` need not update that record per sample.
     pub(crate) fn flush_into(&mut self, sums: &mut BatchSums<T, D>) {
         if self.len > 0 {
-            sums.accumulate(self.noise(), self.grad_values());
+            sums.push_batch(self.noise(), self.grad_values());
             self.len = 0;
         }
     }
 
-    /// `sums` with the held samples' terms added, leaving both as they are.
+    /// `sums` with the held samples added, leaving both as they are.
     pub(crate) fn flushed(&self, sums: &BatchSums<T, D>) -> BatchSums<T, D> {
         let mut all = *sums;
         if self.len > 0 {
-            all.accumulate(self.noise(), self.grad_values());
+            all.push_batch(self.noise(), self.grad_values());
         }
         all
     }

@@ -112,7 +112,6 @@ impl<T: Real, const D: usize> VjpAccumulator<T, D> {
             // The whole of A is a few registers' worth: one sample at a time is as fast.
             self.sums.push(&sample.noise, grad_value);
         } else {
-            self.sums.note_pushed(1, &sample.noise, grad_value);
             self.pending.push(&mut self.sums, &sample.noise, grad_value);
         }
     }
