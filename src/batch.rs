@@ -100,23 +100,8 @@ impl<T: Real, const D: usize> BatchSums<T, D> {
         // Past the second sample the state stays `Several`: the common case reads a tag instead
         // of rewriting the enum, which is two vectors wide.
         if !matches!(self.pushed, Pushed::Several) {
-            self.note_first_pushed(count, noise, grad_value);
+            self.pushed = self.pushed.after(count, noise, grad_value);
         }
-    }
-
-    /// The state's update while it is not yet `Several`, out of line and cold: in a loop of
-    /// single pushes below D = 8 the common case is then one compare and an untaken branch,
-    /// where inlined it was a taken jump around this code per push (docs/PERFORMANCE.md,
-    /// "Streaming at batch speed").
-    #[cold]
-    #[inline(never)]
-    fn note_first_pushed(
-        &mut self,
-        count: usize,
-        noise: &SVector<T, D>,
-        grad_value: &SVector<T, D>,
-    ) {
-        self.pushed = self.pushed.after(count, noise, grad_value);
     }
 
     /// Pushes a batch (of equal lengths): the same sums as one [`push`](Self::push) per sample, in
