@@ -94,8 +94,8 @@ impl<T: Real, const D: usize> BatchSums<T, D> {
         add_sample(&mut self.loc_grad, &mut self.outer_sum, noise, grad_value);
     }
 
-    /// Records that `count` samples, the first (`noise`, `grad_value`), were pushed, whose terms
-    /// are or will be added by [`accumulate`](Self::accumulate).
+    /// Records that `count` samples, the first (`noise`, `grad_value`), were pushed; the caller
+    /// ([`push`](Self::push), [`push_batch`](Self::push_batch)) adds their terms.
     fn note_pushed(&mut self, count: usize, noise: &SVector<T, D>, grad_value: &SVector<T, D>) {
         // Past the second sample the state stays `Several`: the common case reads a tag instead
         // of rewriting the enum, which is two vectors wide.
